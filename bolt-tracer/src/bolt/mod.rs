@@ -1,0 +1,1 @@
+//! Bolt wire codec (being built).

@@ -1,0 +1,1 @@
+//! Bolt proxy (being built).

@@ -1,0 +1,1 @@
+//! cypher (being built).

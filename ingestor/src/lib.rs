@@ -1,0 +1,1 @@
+//! ingestor (being built).
