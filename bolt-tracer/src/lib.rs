@@ -7,3 +7,9 @@
 
 pub mod bolt;
 pub mod proxy;
+mod traced;
+
+pub use traced::{
+    OVERFLOW_FINGERPRINT, QueryStat, QueryStatistics, TracedDetachedRowStream, TracedGraph,
+    TracedGraphBuilder, TracedRowStream, TracedTxn,
+};

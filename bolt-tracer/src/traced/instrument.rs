@@ -1,0 +1,524 @@
+//! The instrumentation shared by a traced graph and everything it hands out: options, the
+//! normaliser cache, the tracer, the metric instruments and the statistics.
+//!
+//! [`QuerySpan`] is the guard that owns one query's span. It is ended exactly once: by a result
+//! (rows read to the end, a failure) or, when the caller drops the stream or cancels the future,
+//! by `Drop`, which records the query as abandoned with the rows seen so far.
+
+use std::borrow::Cow;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cypher::Normalized;
+use neo4rs::{BoltType, Query};
+use opentelemetry::global::{BoxedSpan, BoxedTracer};
+use opentelemetry::metrics::{Histogram, Meter};
+use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::{Context, KeyValue};
+
+use super::stats::{QueryStatistics, Sample};
+
+/// How a query's result ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// Read to the end, or consumed by `run`.
+    Completed,
+    /// The caller stopped early with `finish()`: the rest was discarded on the server.
+    Finished,
+    /// Dropped (stream or future) before the end.
+    Abandoned,
+}
+
+impl Ending {
+    fn as_str(self) -> &'static str {
+        match self {
+            Ending::Completed => "completed",
+            Ending::Finished => "finished",
+            Ending::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// Options of a traced graph; set through [`crate::TracedGraphBuilder`].
+#[derive(Clone, Debug)]
+pub(crate) struct Options {
+    pub server_address: Option<String>,
+    pub server_port: Option<u16>,
+    pub database: Option<String>,
+    pub allowed_parameters: Vec<String>,
+    pub max_text_len: usize,
+    pub slow_query_threshold: Option<Duration>,
+    pub inject_trace_context: bool,
+    pub protocol_version: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            server_address: None,
+            server_port: None,
+            database: None,
+            allowed_parameters: Vec::new(),
+            max_text_len: 2048,
+            slow_query_threshold: Some(Duration::from_secs(1)),
+            inject_trace_context: true,
+            protocol_version: None,
+        }
+    }
+}
+
+struct Metrics {
+    duration: Histogram<f64>,
+    rows: Histogram<u64>,
+}
+
+/// Everything a query span needs, shared through an `Arc`.
+pub(crate) struct Instrumentation {
+    pub options: Options,
+    tracer: BoxedTracer,
+    cache: cypher::Cache,
+    metrics: Metrics,
+    pub stats: Option<Arc<QueryStatistics>>,
+    /// Attributes every span and metric point carries, built once.
+    common: Vec<KeyValue>,
+}
+
+impl Instrumentation {
+    pub fn new(
+        options: Options,
+        tracer: BoxedTracer,
+        meter: &Meter,
+        cache_bytes: usize,
+        stats: Option<Arc<QueryStatistics>>,
+    ) -> Self {
+        let metrics = Metrics {
+            duration: meter
+                .f64_histogram("db.client.operation.duration")
+                .with_unit("s")
+                .with_description("Duration of database client operations.")
+                .with_boundaries(vec![
+                    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0,
+                ])
+                .build(),
+            rows: meter
+                .u64_histogram("db.client.response.returned_rows")
+                .with_unit("{row}")
+                .with_description("Rows returned by database client operations.")
+                .with_boundaries(vec![
+                    1.0, 2.0, 5.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0,
+                ])
+                .build(),
+        };
+        let mut common = vec![
+            KeyValue::new("db.system.name", "neo4j"),
+            KeyValue::new("network.protocol.name", "bolt"),
+        ];
+        if let Some(addr) = &options.server_address {
+            common.push(KeyValue::new("server.address", addr.clone()));
+        }
+        if let Some(port) = options.server_port {
+            common.push(KeyValue::new("server.port", i64::from(port)));
+        }
+        if let Some(v) = &options.protocol_version {
+            common.push(KeyValue::new("network.protocol.version", v.clone()));
+        }
+        Self {
+            options,
+            tracer,
+            cache: cypher::Cache::new(cache_bytes),
+            metrics,
+            stats,
+            common,
+        }
+    }
+
+    /// The normalised form of a query; a normaliser panic degrades to an opaque, safe summary
+    /// instead of failing the query.
+    fn normalize(&self, text: &str) -> Arc<Normalized> {
+        match catch_unwind(AssertUnwindSafe(|| self.cache.normalize(text))) {
+            Ok(n) => n,
+            Err(_) => Arc::new(cypher::normalize("")),
+        }
+    }
+
+    fn namespace<'a>(&'a self, db: Option<&'a str>) -> Option<&'a str> {
+        db.or(self.options.database.as_deref())
+    }
+
+    /// Starts the span of one query, as a child of `parent`, and returns the query to send: when
+    /// trace-context injection is on and the query has no `tx_metadata` of its own, the span's
+    /// `traceparent` is added to it, so the server side (a tracing proxy, Neo4j's query log) can
+    /// join the trace.
+    pub fn start_query(
+        self: &Arc<Self>,
+        query: Query,
+        db: Option<&str>,
+        parent: &Context,
+        auto_commit: bool,
+    ) -> (QuerySpan, Query) {
+        let normalized = self.normalize(query.query());
+        let mut attrs = Vec::with_capacity(self.common.len() + 8);
+        attrs.extend(self.common.iter().cloned());
+        // A lexer error means the text could not be read safely to the end: the summary is the
+        // only text we are sure holds nothing sensitive.
+        let text: &str = if normalized.error.is_some() {
+            &normalized.summary
+        } else {
+            &normalized.resource
+        };
+        let text = truncate(text, self.options.max_text_len);
+        attrs.push(KeyValue::new("db.query.text", text.to_string()));
+        attrs.push(KeyValue::new("resource.name", text.to_string()));
+        attrs.push(KeyValue::new(
+            "db.query.summary",
+            normalized.summary.to_string(),
+        ));
+        attrs.push(KeyValue::new(
+            "db.operation.name",
+            normalized.operation.to_string(),
+        ));
+        if let Some(collection) = single_collection(&normalized) {
+            attrs.push(KeyValue::new("db.collection.name", collection.to_owned()));
+        }
+        if let Some(ns) = self.namespace(db) {
+            attrs.push(KeyValue::new("db.namespace", ns.to_owned()));
+        }
+        attrs.push(KeyValue::new(
+            "db.query.fingerprint",
+            normalized.fingerprint.to_string(),
+        ));
+        for name in &self.options.allowed_parameters {
+            if let Some(v) = query.get_params().value.get(name.as_str()) {
+                attrs.push(KeyValue::new(
+                    format!("db.query.parameter.{name}"),
+                    render_parameter(v),
+                ));
+            }
+        }
+        let name: Cow<'static, str> = if normalized.summary.is_empty() {
+            Cow::Borrowed("neo4j")
+        } else {
+            Cow::Owned(normalized.summary.to_string())
+        };
+        let span = self
+            .tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Client)
+            .with_attributes(attrs)
+            .start_with_context(&self.tracer, parent);
+        let query = if auto_commit
+            && self.options.inject_trace_context
+            && !query.has_extra_key("tx_metadata")
+            && span.span_context().is_valid()
+        {
+            query.extra("tx_metadata", tx_metadata(span.span_context()))
+        } else {
+            query
+        };
+        (
+            QuerySpan {
+                active: Some(Active {
+                    span,
+                    inst: Arc::clone(self),
+                    normalized,
+                    db: self.namespace(db).map(str::to_owned),
+                    start: Instant::now(),
+                    rows: 0,
+                }),
+            },
+            query,
+        )
+    }
+
+    /// Starts a transaction span, child of `parent`, and returns the context whose active span
+    /// it is: the queries of the transaction are started under it.
+    pub fn start_transaction(&self, db: Option<&str>, parent: &Context) -> Context {
+        let mut attrs = self.common.clone();
+        if let Some(ns) = self.namespace(db) {
+            attrs.push(KeyValue::new("db.namespace", ns.to_owned()));
+        }
+        self.tracer
+            .span_builder("transaction")
+            .with_kind(SpanKind::Client)
+            .with_attributes(attrs)
+            .start_with_context(&self.tracer, parent);
+        parent.with_span(span)
+    }
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The label or relationship type when the summary names exactly one, as `db.collection.name`
+/// asks; `None` when it names none or several.
+fn single_collection(n: &Normalized) -> Option<&str> {
+    let mut names = n
+        .summary
+        .split(' ')
+        .filter(|w| !w.is_empty() && !is_clause_word(w));
+    let first = names.next()?;
+    let first_dedup = first;
+    if names.any(|w| w != first_dedup) {
+        return None;
+    }
+    Some(first)
+}
+
+/// Words a summary uses for clauses rather than names. Summaries print names as written in the
+/// query, and clause words in upper case; a label spelt exactly like a clause word is skipped,
+/// which only costs the optional `db.collection.name`.
+fn is_clause_word(w: &str) -> bool {
+    matches!(
+        w,
+        "MATCH"
+            | "OPTIONAL"
+            | "MERGE"
+            | "CREATE"
+            | "SET"
+            | "REMOVE"
+            | "DELETE"
+            | "DETACH"
+            | "UNWIND"
+            | "LOAD"
+            | "CSV"
+            | "FOREACH"
+            | "CALL"
+            | "RETURN"
+            | "WITH"
+            | "UNION"
+            | "USE"
+            | "SHOW"
+            | "FINISH"
+    ) || w.contains('.')
+}
+
+fn render_parameter(v: &BoltType) -> String {
+    match v {
+        BoltType::String(s) => s.value.clone(),
+        BoltType::Integer(i) => i.value.to_string(),
+        BoltType::Float(f) => f.value.to_string(),
+        BoltType::Boolean(b) => b.value.to_string(),
+        BoltType::Null(_) => "null".to_owned(),
+        BoltType::List(l) => format!("<list of {}>", l.value.len()),
+        BoltType::Map(m) => format!("<map of {}>", m.value.len()),
+        _ => "<structure>".to_owned(),
+    }
+}
+
+fn tx_metadata(sc: &opentelemetry::trace::SpanContext) -> BoltType {
+    let traceparent = format!(
+        "00-{}-{}-{:02x}",
+        sc.trace_id(),
+        sc.span_id(),
+        sc.trace_flags().to_u8()
+    );
+    let mut map = neo4rs::BoltMap::default();
+    map.put("traceparent".into(), traceparent.into());
+    let state = sc.trace_state().header();
+    if !state.is_empty() {
+        map.put("tracestate".into(), state.into());
+    }
+    BoltType::Map(map)
+}
+
+struct Active {
+    span: BoxedSpan,
+    inst: Arc<Instrumentation>,
+    normalized: Arc<Normalized>,
+    db: Option<String>,
+    start: Instant,
+    rows: u64,
+}
+
+/// Owns one query's span; ends it exactly once (see the module docs).
+pub(crate) struct QuerySpan {
+    active: Option<Active>,
+}
+
+impl QuerySpan {
+    /// The span's context, to parent anything done on the query's behalf.
+    #[allow(dead_code)]
+    pub fn context(&self) -> Option<opentelemetry::trace::SpanContext> {
+        self.active.as_ref().map(|a| a.span.span_context().clone())
+    }
+
+    pub fn add_row(&mut self) {
+        if let Some(a) = &mut self.active {
+            a.rows += 1;
+        }
+    }
+
+    /// Records what the server's result summary says.
+    pub fn record_summary(&mut self, summary: &neo4rs::summary::ResultSummary) {
+        let Some(a) = &mut self.active else { return };
+        let mut kv = Vec::with_capacity(8);
+        if let Some(t) = summary.available_after() {
+            kv.push(KeyValue::new(
+                "neo4j.server.t_first_ms",
+                t.as_millis() as i64,
+            ));
+        }
+        if let Some(t) = summary.consumed_after() {
+            kv.push(KeyValue::new("neo4j.server.t_last_ms", t.as_millis() as i64));
+        }
+        if let Some(t) = summary.r#type {
+            kv.push(KeyValue::new("db.query.type", query_type(t)));
+        }
+        if a.db.is_none()
+            && let Some(db) = summary.db()
+        {
+            kv.push(KeyValue::new("db.namespace", db.to_owned()));
+        }
+        let s = summary.stats();
+        for (name, v) in [
+            ("nodes_created", s.nodes_created),
+            ("nodes_deleted", s.nodes_deleted),
+            ("relationships_created", s.relationships_created),
+            ("relationships_deleted", s.relationships_deleted),
+            ("properties_set", s.properties_set),
+            ("labels_added", s.labels_added),
+            ("labels_removed", s.labels_removed),
+            ("indexes_added", s.indexes_added),
+            ("indexes_removed", s.indexes_removed),
+            ("constraints_added", s.constraints_added),
+            ("constraints_removed", s.constraints_removed),
+            ("system_updates", s.system_updates),
+        ] {
+            if v != 0 {
+                kv.push(KeyValue::new(format!("neo4j.stats.{name}"), v as i64));
+            }
+        }
+        a.span.set_attributes(kv);
+    }
+
+    pub fn end(mut self, ending: Ending) {
+        self.finish(ending, None);
+    }
+
+    pub fn fail(mut self, error: &neo4rs::Error) {
+        self.finish(Ending::Completed, Some(error));
+    }
+
+    /// Ends the span with a `Result`'s outcome.
+    pub fn end_with<T>(self, result: &neo4rs::Result<T>) {
+        match result {
+            Ok(_) => self.end(Ending::Completed),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn finish(&mut self, ending: Ending, error: Option<&neo4rs::Error>) {
+        let Some(mut a) = self.active.take() else {
+            return;
+        };
+        let elapsed = a.start.elapsed();
+        let inst = &a.inst;
+        a.span
+            .set_attribute(KeyValue::new("db.response.returned_rows", a.rows as i64));
+        if ending != Ending::Completed {
+            a.span
+                .set_attribute(KeyValue::new("neo4j.result.ending", ending.as_str()));
+        }
+        let mut metric_attrs = Vec::with_capacity(5);
+        metric_attrs.push(KeyValue::new("db.system.name", "neo4j"));
+        metric_attrs.push(KeyValue::new(
+            "db.query.summary",
+            a.normalized.summary.to_string(),
+        ));
+        metric_attrs.push(KeyValue::new(
+            "db.operation.name",
+            a.normalized.operation.to_string(),
+        ));
+        if let Some(e) = error {
+            let (error_type, code) = classify(e);
+            a.span
+                .set_attribute(KeyValue::new("error.type", error_type.clone()));
+            metric_attrs.push(KeyValue::new("error.type", error_type.clone()));
+            if let Some(code) = code {
+                a.span
+                    .set_attribute(KeyValue::new("db.response.status_code", code.clone()));
+                metric_attrs.push(KeyValue::new("db.response.status_code", code));
+            }
+            // The error's message may quote the query or a value: only its type goes out.
+            a.span.set_status(Status::error(error_type));
+        }
+        if let Some(threshold) = inst.options.slow_query_threshold
+            && elapsed >= threshold
+        {
+            a.span.set_attribute(KeyValue::new("db.query.slow", true));
+            a.span.add_event(
+                "slow query",
+                vec![
+                    KeyValue::new("duration_ms", elapsed.as_secs_f64() * 1e3),
+                    KeyValue::new("threshold_ms", threshold.as_secs_f64() * 1e3),
+                ],
+            );
+            tracing::warn!(
+                summary = %a.normalized.summary,
+                fingerprint = %a.normalized.fingerprint,
+                duration_ms = elapsed.as_secs_f64() * 1e3,
+                "slow query"
+            );
+        }
+        a.span.end();
+        inst.metrics
+            .duration
+            .record(elapsed.as_secs_f64(), &metric_attrs);
+        inst.metrics.rows.record(a.rows, &metric_attrs);
+        if let Some(stats) = &inst.stats {
+            stats.record(&Sample {
+                fingerprint: &a.normalized.fingerprint.to_string(),
+                text: &a.normalized.resource,
+                summary: &a.normalized.summary,
+                elapsed,
+                rows: a.rows,
+                failed: error.is_some(),
+            });
+        }
+    }
+}
+
+impl Drop for QuerySpan {
+    fn drop(&mut self) {
+        self.finish(Ending::Abandoned, None);
+    }
+}
+
+fn query_type(t: neo4rs::summary::Type) -> &'static str {
+    use neo4rs::summary::Type;
+    match t {
+        Type::Read => "r",
+        Type::Write => "w",
+        Type::ReadWrite => "rw",
+        Type::SchemaWrite => "s",
+    }
+}
+
+/// `error.type` and, for server failures, the Neo4j status code. Only static names: an error's
+/// text can carry query fragments or values.
+pub(crate) fn classify(e: &neo4rs::Error) -> (String, Option<String>) {
+    use neo4rs::Error as E;
+    match e {
+        E::Neo4j(n) => (n.code().to_owned(), Some(n.code().to_owned())),
+        E::IOError { .. } => ("io".to_owned(), None),
+        E::ConnectionError => ("connection".to_owned(), None),
+        E::ConnectionClosed(_) => ("connection_closed".to_owned(), None),
+        E::DeserializationError(_) => ("deserialization".to_owned(), None),
+        E::NoMoreRows => ("no_more_rows".to_owned(), None),
+        E::NotSingleResult => ("not_single_result".to_owned(), None),
+        E::Ignored(_) => ("ignored".to_owned(), None),
+        E::UnexpectedMessage(_) | E::UnknownMessage(_) | E::UnknownType(_) => {
+            ("protocol".to_owned(), None)
+        }
+        _ => ("client".to_owned(), None),
+    }
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs the tools the tests need into .tools/
+# (idempotent), checks formatting and lints, then runs every test of the workspace against the
+# real services the tests start themselves (FalkorDB, Kafka MockCluster, bolt-proxy, an OTLP
+# receiver). Nothing is skipped: a service that cannot start fails its tests.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/tools.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+# Two cores: run test binaries with two test threads each; the services they start are small.
+cargo test --workspace --all-targets --locked -- --test-threads="${TEST_THREADS:-2}"
