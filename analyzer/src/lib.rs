@@ -1,1 +1,38 @@
-//! analyzer (being built).
+//! analyzer: the consumer group that turns transactions into fraud verdicts, traced end to end.
+//!
+//! Per record of `transactions.new`, in its own CONSUMER span (child of the producer's
+//! context): validate the payload ([`Transaction::from_payload`]), write the transaction and
+//! its card, device, account and merchant to the graph ([`FraudGraph::record`], idempotent),
+//! ask the fraud [`Rule`]s through bolt-tracer's `TracedGraph` (each query a span), mark the
+//! transaction, and publish a [`Verdict`] to `transactions.verdicts`. Transient failures are
+//! retried with exponential backoff and full jitter, each failed attempt a span; poison
+//! records, and records out of retries, go to `transactions.dlq` with `dlq.*` headers
+//! ([`dlq`]). Offsets are committed only once the verdict or DLQ record is acknowledged.
+//! Partitions run in parallel, each in order ([`Analyzer`]). `GET /stats` serves the query
+//! statistics.
+//!
+//! Configuration comes from the environment ([`Config::from_env`]); `main.rs` only wires
+//! telemetry, configuration and the shutdown signal together.
+
+mod config;
+mod consumer;
+pub mod dlq;
+mod error;
+mod graph;
+mod pipeline;
+mod rules;
+mod stats;
+mod transaction;
+mod verdict;
+
+pub use config::{Config, KafkaSettings, Neo4jSettings, RetryPolicy};
+pub use consumer::{Analyzer, HIGH_WATER, LOW_WATER, shutdown_signal};
+pub use error::{Error, Result};
+pub use graph::{FraudGraph, Recorded};
+pub use rules::Rule;
+pub use stats::{Counters, Counts, StatsReport};
+pub use transaction::{
+    Amount, Field, Invalid, MAX_AMOUNT_INTEGER_DIGITS, MAX_ID_LEN, MAX_TIMESTAMP_LEN,
+    Transaction, is_valid_currency, is_valid_id, parse_timestamp,
+};
+pub use verdict::Verdict;

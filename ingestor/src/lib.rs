@@ -1,1 +1,107 @@
-//! ingestor (being built).
+//! The ingestor: an HTTP service that validates payment transactions and puts them on Kafka.
+//!
+//! `POST /transactions` validates the body against the transaction schema ([`validate`]),
+//! sends the canonical JSON to the topic with the id as key ([`Publisher`]) and answers
+//! `202 {"id"}` only once the broker acknowledged it. Each request runs in a SERVER span that
+//! continues the caller's trace; the producer span is its child and its context travels in the
+//! record headers, so the analyzer continues the same trace.
+//!
+//! The binary (`src/main.rs`) only reads [`Config`], initialises telemetry and calls [`serve`];
+//! tests drive [`app`] or [`serve`] in-process.
+
+mod app;
+mod config;
+mod producer;
+mod server_span;
+pub mod validate;
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+pub use app::{AppState, MAX_BODY_BYTES, app};
+pub use config::{Config, KafkaConfig};
+pub use producer::{Ack, Publisher};
+pub use validate::{Invalid, Transaction};
+
+/// What can go wrong in the ingestor.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An environment variable is missing or malformed.
+    #[error("configuration: {variable}: {reason}")]
+    Config {
+        /// The variable.
+        variable: &'static str,
+        /// What is expected.
+        reason: String,
+    },
+    /// The Kafka client failed (creation, metadata, flush).
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// A record was not acknowledged by the broker.
+    #[error("record not acknowledged: {0}")]
+    Delivery(String),
+    /// The broker cannot take records now.
+    #[error("not ready: {0}")]
+    NotReady(String),
+    /// Socket trouble.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Serves [`app`] on `listener` until `shutdown` completes, then drains and flushes.
+///
+/// On shutdown the listener stops accepting, requests in flight run to their answer (each is
+/// bounded by the send timeout), idle keep-alive connections are closed, and the producer is
+/// flushed. `drain_timeout` bounds the draining and, separately, the flush: a stuck client
+/// cannot hold the process forever.
+pub async fn serve<F>(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: F,
+    drain_timeout: Duration,
+) -> Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let draining = Arc::new(Notify::new());
+    let signal = {
+        let draining = draining.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: draining in-flight requests");
+            draining.notify_one();
+        }
+    };
+    // Responses are written in one go; Nagle would only hold the last segment back.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let server = axum::serve(
+        listener,
+        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .into_future();
+
+    tokio::select! {
+        result = server => result?,
+        () = async {
+            draining.notified().await;
+            tokio::time::sleep(drain_timeout).await;
+        } => tracing::warn!(timeout_ms = drain_timeout.as_millis() as u64, "drain timed out; abandoning open connections"),
+    }
+
+    state.publisher().flush(drain_timeout).await?;
+    tracing::info!("producer flushed");
+    Ok(())
+}

@@ -1,1 +1,38 @@
-//! Bolt wire codec (being built).
+//! Bolt wire codec: PackStream values, chunked framing, the handshake and the messages of
+//! Bolt 4.4 and 5.0-5.7.
+//!
+//! The layers stack bottom-up: [`packstream`] encodes and decodes [`Value`]s; [`framing`] cuts
+//! a byte stream into [`Frame`]s (wire bytes plus dechunked payload); [`message`] gives the
+//! payloads their meaning as [`Request`]s and [`Response`]s; [`handshake`] negotiates the
+//! [`Version`] before any of that. Decoding never panics on any input: it returns [`Error`]s,
+//! and [`Limits`] bound nesting and size.
+//!
+//! ```
+//! use bolt_tracer::bolt::{Map, Request, Value};
+//!
+//! let run = Request::Run {
+//!     query: "RETURN $x AS x".into(),
+//!     parameters: [("x", Value::Int(1))].into_iter().collect(),
+//!     extra: Map::new(),
+//! };
+//! let bytes = run.to_vec().unwrap();
+//! assert_eq!(Request::decode(&bytes).unwrap(), run);
+//! ```
+
+mod error;
+pub mod framing;
+pub mod handshake;
+pub mod message;
+pub mod packstream;
+mod value;
+
+pub use error::{Error, Result};
+pub use framing::{Frame, MessageReader, MessageWriter};
+pub use handshake::{Handshake, Proposal, Version};
+pub use message::{Request, Response};
+pub use packstream::{Decoder, Limits};
+pub use value::{
+    BoltStruct, Date, DateTime, DateTimeEncoding, DateTimeZoneId, Duration, LocalDateTime,
+    LocalTime, Map, Node, Path, Point2D, Point3D, Relationship, Time, UnboundRelationship, Value,
+    tag,
+};

@@ -1,0 +1,151 @@
+//! Analyzer throughput against the dev stack: transactions per second from records waiting on
+//! the topic to verdicts acknowledged.
+//!
+//! ```text
+//! cargo run -p analyzer --release --example throughput -- [transactions] [partitions]
+//! ```
+//!
+//! Starts a dev stack (FalkorDB behind the bolt-proxy bridge, Kafka's mock cluster), produces
+//! `transactions` (default 5,000) ordinary transactions from the fixtures' generator to a
+//! topic of `partitions` (default 3) partitions, then starts the analyzer with telemetry
+//! installed (spans created, not exported, as with no `OTEL_EXPORTER_OTLP_ENDPOINT`) and times
+//! it until the last verdict is on the verdict topic. Prints the figure and the top queries of
+//! `GET /stats`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use analyzer::{Analyzer, Config};
+use fixtures::transactions::{Dataset, DatasetOptions};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let wanted: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(5_000);
+    let partitions: i32 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(3);
+
+    let _telemetry = telemetry::Builder::new("analyzer-throughput")
+        .without_otlp()
+        .with_log_filter("warn")
+        .install()?;
+    let stack = fixtures::DevStack::start(fixtures::DevStackOptions::default()).await?;
+    let run = std::process::id();
+    let topic = format!("throughput.new.{run}");
+    let verdict_topic = format!("throughput.verdicts.{run}");
+    let dlq_topic = format!("throughput.dlq.{run}");
+    stack.kafka().create_topic(&topic, partitions)?;
+    stack.kafka().create_topic(&verdict_topic, 1)?;
+    stack.kafka().create_topic(&dlq_topic, 1)?;
+
+    // Ordinary traffic only: every transaction runs the full pipeline (write, three rules,
+    // mark, verdict); fraud scenarios cost the same.
+    let per_customer = 5;
+    let dataset = Dataset::generate(
+        &DatasetOptions::new(11)
+            .with_namespace(format!("tp{run}"))
+            .with_customers(wanted.div_ceil(per_customer))
+            .with_transactions_per_customer(per_customer)
+            .with_fraud_repetitions(0)
+            .without_near_misses(),
+    )?;
+    let transactions: Vec<_> = dataset.transactions().into_iter().take(wanted).collect();
+    let total = transactions.len();
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", stack.kafka_brokers())
+        .set("linger.ms", "5")
+        .create()?;
+    // Enqueue everything first (send_result does not wait), then collect the acks.
+    let mut deliveries = Vec::with_capacity(total);
+    for t in &transactions {
+        let payload = t.to_json();
+        let record = FutureRecord::to(&topic).key(t.id.as_bytes()).payload(&payload);
+        deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
+    }
+    for delivery in deliveries {
+        delivery.await?.map_err(|(e, _)| e)?;
+    }
+    eprintln!("{total} transactions waiting on {topic} ({partitions} partitions)");
+
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("KAFKA_BROKERS", stack.kafka_brokers().to_string()),
+        ("KAFKA_TOPIC", topic.clone()),
+        ("KAFKA_GROUP", format!("throughput-{run}")),
+        ("KAFKA_VERDICT_TOPIC", verdict_topic.clone()),
+        ("KAFKA_DLQ_TOPIC", dlq_topic),
+        ("NEO4J_URI", stack.neo4j_uri()),
+        ("NEO4J_USER", stack.neo4j_user().to_string()),
+        ("NEO4J_PASSWORD", stack.neo4j_password().to_string()),
+        ("NEO4J_DATABASE", stack.neo4j_database().to_string()),
+        ("ANALYZER_STATS_ADDR", "127.0.0.1:0".to_string()),
+    ]);
+    let config = Config::from_lookup(|name| vars.get(name).cloned())?;
+
+    let verdicts: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", stack.kafka_brokers())
+        .set("group.id", format!("throughput-reader-{run}"))
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    verdicts.subscribe(&[verdict_topic.as_str()])?;
+
+    let analyzer = Analyzer::start(config).await?;
+    let stats_addr = analyzer.stats_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let started = Instant::now();
+    let task = tokio::spawn(analyzer.run(async move {
+        let _ = stopped.await;
+    }));
+
+    let mut seen = 0usize;
+    let mut first_at = None;
+    while seen < total {
+        match tokio::time::timeout(Duration::from_secs(120), verdicts.recv()).await {
+            Ok(Ok(_)) => {
+                seen += 1;
+                first_at.get_or_insert_with(|| started.elapsed());
+            }
+            Ok(Err(e)) => anyhow::bail!("reading verdicts: {e}"),
+            Err(_) => anyhow::bail!("no verdict for 120 s after {seen} of {total}"),
+        }
+    }
+    let elapsed = started.elapsed();
+    let stats: serde_json::Value = reqwest::get(format!("http://{stats_addr}/stats"))
+        .await?
+        .json()
+        .await?;
+    let _ = stop.send(());
+    let counts = task.await??;
+
+    let first = first_at.unwrap_or_default();
+    let steady = elapsed.saturating_sub(first).as_secs_f64();
+    println!(
+        "analyzer throughput: {total} transactions in {:.2} s = {:.0} transactions/s \
+         ({:.0}/s after the first verdict at {:.2} s; {partitions} partitions; \
+         {} verdicts, {} dead-lettered, {} retries)",
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64(),
+        (total.saturating_sub(1)) as f64 / steady.max(1e-9),
+        first.as_secs_f64(),
+        counts.verdicts,
+        counts.dead_lettered,
+        counts.retries,
+    );
+    if let Some(queries) = stats["queries"].as_array() {
+        println!("top queries by total time:");
+        for q in queries.iter().take(5) {
+            println!(
+                "  {:>8.0} ms  {:>6} calls  p50 {:>6.2} ms  p99 {:>6.2} ms  {}",
+                q["total_ms"].as_f64().unwrap_or_default(),
+                q["calls"].as_u64().unwrap_or_default(),
+                q["p50_ms"].as_f64().unwrap_or_default(),
+                q["p99_ms"].as_f64().unwrap_or_default(),
+                q["summary"].as_str().unwrap_or_default(),
+            );
+        }
+    }
+    stack.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! Configuration, read from the environment as `DESIGN.md` lists it, with local defaults.
+//!
+//! Every value has a default that suits the dev stack on loopback, so a bare `analyzer` starts;
+//! production sets `KAFKA_BROKERS` and `NEO4J_*`. A value that is set but unusable is an error
+//! at start, never silently replaced by its default.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Everything the analyzer needs to run.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Kafka connection, topics and consumer group.
+    pub kafka: KafkaSettings,
+    /// Graph database connection.
+    pub neo4j: Neo4jSettings,
+    /// Retries of transient failures.
+    pub retry: RetryPolicy,
+    /// Where `GET /stats` and `GET /healthz` are served (`ANALYZER_STATS_ADDR`, default
+    /// `127.0.0.1:3001`; port 0 picks a free port).
+    pub stats_addr: SocketAddr,
+}
+
+/// Kafka settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct KafkaSettings {
+    /// `bootstrap.servers` (`KAFKA_BROKERS`, default `127.0.0.1:9092`).
+    pub brokers: String,
+    /// The topic of incoming transactions (`KAFKA_TOPIC`, default `transactions.new`).
+    pub topic: String,
+    /// The consumer group (`KAFKA_GROUP`, default `fraud-analyzer-group`).
+    pub group: String,
+    /// Where verdicts go (`KAFKA_VERDICT_TOPIC`, default `transactions.verdicts`).
+    pub verdict_topic: String,
+    /// Where records that cannot be processed go (`KAFKA_DLQ_TOPIC`, default
+    /// `transactions.dlq`).
+    pub dlq_topic: String,
+    /// Where a group without committed offsets starts (`KAFKA_AUTO_OFFSET_RESET`, default
+    /// `earliest`: a new group must not skip what is already waiting).
+    pub auto_offset_reset: String,
+    /// How often acknowledged offsets are committed (`ANALYZER_COMMIT_INTERVAL_MS`, default
+    /// 1000); they are also committed at shutdown and on rebalance.
+    pub commit_interval: Duration,
+    /// How long a verdict or DLQ record may take to be acknowledged before the send counts
+    /// as failed (`ANALYZER_SEND_TIMEOUT_MS`, default 10000; librdkafka's
+    /// `message.timeout.ms`).
+    pub send_timeout: Duration,
+}
+
+/// Graph database settings.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Neo4jSettings {
+    /// Bolt URI (`NEO4J_URI`, default `bolt://127.0.0.1:7687`).
+    pub uri: String,
+    /// User (`NEO4J_USER`, default `neo4j`).
+    pub user: String,
+    /// Password (`NEO4J_PASSWORD`, default empty). Never printed.
+    pub password: String,
+    /// Database name (`NEO4J_DATABASE`; unset or empty means the server's default).
+    pub database: Option<String>,
+    /// Connection pool size (`NEO4J_MAX_CONNECTIONS`, default 16).
+    pub max_connections: usize,
+    /// Whether auto-commit queries carry the query span's `traceparent` in their
+    /// `tx_metadata`, so the server's query log can be joined to the trace
+    /// (`ANALYZER_NEO4J_TX_METADATA`, default `true`).
+    pub inject_trace_context: bool,
+}
+
+impl fmt::Debug for Neo4jSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Neo4jSettings")
+            .field("uri", &self.uri)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("database", &self.database)
+            .field("max_connections", &self.max_connections)
+            .field("inject_trace_context", &self.inject_trace_context)
+            .finish()
+    }
+}
+
+/// How transient failures are retried: exponential backoff with full jitter.
+///
+/// After failed attempt `n` the worker sleeps a uniformly random time between zero and
+/// `min(max_delay, base_delay * 2^(n-1))`; full jitter spreads the retries of many workers
+/// hitting the same outage instead of having them return in lock-step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// Attempts before a message goes to the DLQ (`ANALYZER_MAX_ATTEMPTS`, default 8,
+    /// at least 1).
+    pub max_attempts: u32,
+    /// First backoff ceiling (`ANALYZER_RETRY_BASE_MS`, default 200).
+    pub base_delay: Duration,
+    /// Largest backoff ceiling (`ANALYZER_RETRY_MAX_MS`, default 10000).
+    pub max_delay: Duration,
+    /// Longest one attempt may take before it counts as a transient failure
+    /// (`ANALYZER_ATTEMPT_TIMEOUT_MS`, default 15000).
+    pub attempt_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy with these limits.
+    pub fn new(max_attempts: u32, base_delay: Duration, max_delay: Duration) -> Self {
+        RetryPolicy {
+            max_attempts: max_attempts.max(1),
+            base_delay,
+            max_delay,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The same policy with another per-attempt timeout.
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// The backoff ceiling after failed attempt `attempt` (1-based).
+    pub fn ceiling(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(31);
+        self.base_delay
+            .saturating_mul(1u32 << doublings)
+            .min(self.max_delay)
+    }
+
+    /// A full-jitter delay after failed attempt `attempt`: uniform in `[0, ceiling]`.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = u64::try_from(self.ceiling(attempt).as_micros()).unwrap_or(u64::MAX);
+        Duration::from_micros(rand::random_range(0..=ceiling))
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Config> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (a variable name to its value), for tests and
+    /// embedding.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let get = |name: &str, default: &str| -> String {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let number = |name: &str, default: u64| -> Result<u64> {
+            match lookup(name).map(|v| v.trim().to_owned()) {
+                None => Ok(default),
+                Some(v) if v.is_empty() => Ok(default),
+                Some(v) => v.parse::<u64>().map_err(|_| {
+                    Error::Config(format!("{name} must be a non-negative integer"))
+                }),
+            }
+        };
+        let millis = |name: &str, default: u64| number(name, default).map(Duration::from_millis);
+        let flag = |name: &str, default: bool| -> Result<bool> {
+            match get(name, if default { "true" } else { "false" })
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(Error::Config(format!("{name} must be true or false"))),
+            }
+        };
+
+        let auto_offset_reset = get("KAFKA_AUTO_OFFSET_RESET", "earliest");
+        if !matches!(auto_offset_reset.as_str(), "earliest" | "latest" | "error") {
+            return Err(Error::Config(
+                "KAFKA_AUTO_OFFSET_RESET must be earliest, latest or error".into(),
+            ));
+        }
+        let kafka = KafkaSettings {
+            brokers: get("KAFKA_BROKERS", "127.0.0.1:9092"),
+            topic: get("KAFKA_TOPIC", "transactions.new"),
+            group: get("KAFKA_GROUP", "fraud-analyzer-group"),
+            verdict_topic: get("KAFKA_VERDICT_TOPIC", "transactions.verdicts"),
+            dlq_topic: get("KAFKA_DLQ_TOPIC", "transactions.dlq"),
+            auto_offset_reset,
+            commit_interval: millis("ANALYZER_COMMIT_INTERVAL_MS", 1_000)?,
+            send_timeout: millis("ANALYZER_SEND_TIMEOUT_MS", 10_000)?,
+        };
+        if kafka.send_timeout.is_zero() {
+            return Err(Error::Config(
+                "ANALYZER_SEND_TIMEOUT_MS must be positive".into(),
+            ));
+        }
+
+        let database = lookup("NEO4J_DATABASE")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        let neo4j = Neo4jSettings {
+            uri: get("NEO4J_URI", "bolt://127.0.0.1:7687"),
+            user: get("NEO4J_USER", "neo4j"),
+            // An empty password is legitimate (FalkorDB), so it is not "unset".
+            password: lookup("NEO4J_PASSWORD").unwrap_or_default(),
+            database,
+            max_connections: usize::try_from(number("NEO4J_MAX_CONNECTIONS", 16)?.max(1))
+                .unwrap_or(16),
+            inject_trace_context: flag("ANALYZER_NEO4J_TX_METADATA", true)?,
+        };
+
+        let defaults = RetryPolicy::default();
+        let max_attempts = number("ANALYZER_MAX_ATTEMPTS", u64::from(defaults.max_attempts))?;
+        let retry = RetryPolicy {
+            max_attempts: u32::try_from(max_attempts.clamp(1, 1_000)).unwrap_or(1_000),
+            base_delay: millis("ANALYZER_RETRY_BASE_MS", 200)?,
+            max_delay: millis("ANALYZER_RETRY_MAX_MS", 10_000)?,
+            attempt_timeout: millis("ANALYZER_ATTEMPT_TIMEOUT_MS", 15_000)?,
+        };
+        if retry.attempt_timeout.is_zero() {
+            return Err(Error::Config(
+                "ANALYZER_ATTEMPT_TIMEOUT_MS must be positive".into(),
+            ));
+        }
+
+        let stats_addr = get("ANALYZER_STATS_ADDR", "127.0.0.1:3001")
+            .parse::<SocketAddr>()
+            .map_err(|_| Error::Config("ANALYZER_STATS_ADDR must be an ip:port address".into()))?;
+
+        Ok(Config {
+            kafka,
+            neo4j,
+            retry,
+            stats_addr,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.kafka.topic, "transactions.new");
+        assert_eq!(c.kafka.group, "fraud-analyzer-group");
+        assert_eq!(c.kafka.verdict_topic, "transactions.verdicts");
+        assert_eq!(c.kafka.dlq_topic, "transactions.dlq");
+        assert_eq!(c.kafka.auto_offset_reset, "earliest");
+        assert_eq!(c.stats_addr, "127.0.0.1:3001".parse().unwrap());
+        assert_eq!(c.neo4j.database, None);
+        assert!(c.neo4j.inject_trace_context);
+        assert_eq!(c.retry, RetryPolicy::default());
+    }
+
+    #[test]
+    fn variables_override_defaults() {
+        let c = config(&[
+            ("KAFKA_BROKERS", "127.0.0.1:1234"),
+            ("KAFKA_GROUP", "g"),
+            ("NEO4J_DATABASE", "fraud"),
+            ("NEO4J_PASSWORD", ""),
+            ("ANALYZER_MAX_ATTEMPTS", "3"),
+            ("ANALYZER_RETRY_BASE_MS", "10"),
+            ("ANALYZER_NEO4J_TX_METADATA", "off"),
+            ("ANALYZER_STATS_ADDR", "127.0.0.1:0"),
+        ])
+        .unwrap();
+        assert_eq!(c.kafka.brokers, "127.0.0.1:1234");
+        assert_eq!(c.kafka.group, "g");
+        assert_eq!(c.neo4j.database.as_deref(), Some("fraud"));
+        assert_eq!(c.retry.max_attempts, 3);
+        assert_eq!(c.retry.base_delay, Duration::from_millis(10));
+        assert!(!c.neo4j.inject_trace_context);
+        assert_eq!(c.stats_addr.port(), 0);
+    }
+
+    #[test]
+    fn unusable_values_are_errors_that_name_the_variable_only() {
+        for (name, value) in [
+            ("ANALYZER_MAX_ATTEMPTS", "many"),
+            ("ANALYZER_STATS_ADDR", "nowhere"),
+            ("KAFKA_AUTO_OFFSET_RESET", "sometimes"),
+            ("ANALYZER_NEO4J_TX_METADATA", "maybe"),
+            ("ANALYZER_ATTEMPT_TIMEOUT_MS", "0"),
+        ] {
+            let message = config(&[(name, value)]).unwrap_err().to_string();
+            assert!(message.contains(name), "{message}");
+            assert!(!message.contains(value), "{message}");
+        }
+    }
+
+    #[test]
+    fn the_password_never_shows_in_debug_output() {
+        let c = config(&[("NEO4J_PASSWORD", "s3cr3t-value")]).unwrap();
+        assert!(!format!("{c:?}").contains("s3cr3t-value"));
+    }
+
+    #[test]
+    fn backoff_is_full_jitter_under_an_exponential_ceiling() {
+        let p = RetryPolicy::new(10, Duration::from_millis(100), Duration::from_secs(1));
+        assert_eq!(p.ceiling(1), Duration::from_millis(100));
+        assert_eq!(p.ceiling(2), Duration::from_millis(200));
+        assert_eq!(p.ceiling(4), Duration::from_millis(800));
+        assert_eq!(p.ceiling(5), Duration::from_secs(1));
+        assert_eq!(p.ceiling(1_000), Duration::from_secs(1));
+        let samples: Vec<Duration> = (0..2_000).map(|_| p.backoff(3)).collect();
+        assert!(samples.iter().all(|d| *d <= Duration::from_millis(400)));
+        // Full jitter: the delays spread over the whole range, small ones included.
+        assert!(samples.iter().any(|d| *d < Duration::from_millis(40)));
+        assert!(samples.iter().any(|d| *d > Duration::from_millis(360)));
+    }
+}

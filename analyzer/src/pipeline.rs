@@ -1,0 +1,440 @@
+//! What happens to one record: validate, write, judge, mark, publish; retry what is
+//! transient, dead-letter what cannot succeed.
+//!
+//! Each record gets its own CONSUMER span (`telemetry::kafka::ConsumeScope`), child of the
+//! producer's context, and everything done for it runs with that span current, so the Cypher
+//! spans (bolt-tracer) and the verdict or DLQ PRODUCER span are its children.
+//!
+//! Attempts and their spans: the first attempt runs directly under the consumer span, so a
+//! record that succeeds at once reads `process -> queries -> send`. When an attempt fails, the
+//! failure becomes visible as its own span: `attempt 1` is recorded after the fact over the
+//! time the first attempt took, and every later attempt runs inside an `attempt N` span that
+//! parents its queries; failed ones carry `error.type` and an error status. Between attempts
+//! the worker sleeps with exponential backoff and full jitter.
+//!
+//! A record is acknowledged (its offset may be committed) only once its verdict or its DLQ
+//! record has been acknowledged by the broker. A DLQ send that fails is retried until it
+//! succeeds or the analyzer shuts down: moving on without it would let a later offset commit
+//! past a record that went nowhere.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::context::FutureExt;
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::{Message, OwnedMessage};
+use telemetry::kafka::{ConsumeScope, OutgoingRecord, SendError, TracedProducer};
+use tokio::sync::watch;
+
+use crate::config::RetryPolicy;
+use crate::dlq::{self, DeadLetter};
+use crate::graph::{FraudGraph, Recorded};
+use crate::stats::Counters;
+use crate::transaction::Transaction;
+use crate::verdict::Verdict;
+
+/// The instrumentation scope of the spans the analyzer starts itself (attempts).
+pub(crate) const SCOPE: &str = "analyzer";
+
+/// A shutdown request, shared by the run loop and the workers.
+#[derive(Debug, Clone)]
+pub(crate) struct Shutdown {
+    rx: watch::Receiver<bool>,
+}
+
+impl Shutdown {
+    pub(crate) fn new(rx: watch::Receiver<bool>) -> Shutdown {
+        Shutdown { rx }
+    }
+
+    pub(crate) fn requested(&self) -> bool {
+        *self.rx.borrow()
+    }
+
+    /// Resolves once shutdown is requested (or the requester is gone).
+    pub(crate) async fn wait(&self) {
+        let mut rx = self.rx.clone();
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+
+    /// Sleeps for `delay`; `false` if shutdown was requested first.
+    async fn sleep(&self, delay: Duration) -> bool {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => true,
+            () = self.wait() => false,
+        }
+    }
+}
+
+/// What became of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Handled {
+    /// Its verdict was acknowledged by the broker.
+    Verdict(Verdict),
+    /// Its DLQ record was acknowledged by the broker.
+    DeadLettered(DeadLetter),
+    /// Shutdown came before either: the record must not be acknowledged.
+    Interrupted,
+}
+
+impl Handled {
+    /// Whether the record's offset may be stored for commit.
+    pub(crate) fn acknowledged(&self) -> bool {
+        !matches!(self, Handled::Interrupted)
+    }
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// Low-cardinality name, for `error.type`.
+    pub(crate) error_type: String,
+    /// What failed, without values.
+    pub(crate) message: String,
+    /// Retrying cannot help.
+    pub(crate) permanent: bool,
+}
+
+impl Failure {
+    fn transient(error_type: impl Into<String>, message: impl Into<String>) -> Failure {
+        Failure {
+            error_type: error_type.into(),
+            message: message.into(),
+            permanent: false,
+        }
+    }
+
+    fn permanent(error_type: impl Into<String>, message: impl Into<String>) -> Failure {
+        Failure {
+            permanent: true,
+            ..Failure::transient(error_type, message)
+        }
+    }
+
+    /// Classifies a graph client error. Only names go into the result: a server's error text
+    /// can quote the query or its values.
+    pub(crate) fn graph(e: neo4rs::Error) -> Failure {
+        use neo4rs::{Error as E, Neo4jClientErrorKind as Client, Neo4jErrorKind as Kind};
+        let unreachable = |kind: &str| {
+            Failure::transient(kind, format!("graph database unreachable ({kind})"))
+        };
+        match &e {
+            E::Neo4j(n) => {
+                let code = n.code().to_owned();
+                let message = format!("graph database answered {code}");
+                match n.kind() {
+                    // A query the server refuses as written fails the same way every time.
+                    Kind::Client(Client::Other | Client::ProtocolViolation | Client::Unknown) => {
+                        Failure::permanent(code, message)
+                    }
+                    // Transient errors, expired sessions or credentials, database-side
+                    // failures: another try, maybe on another connection, can succeed.
+                    _ => Failure::transient(code, message),
+                }
+            }
+            E::IOError { .. } => unreachable("io"),
+            E::ConnectionError => unreachable("connection"),
+            E::ConnectionClosed(_) => unreachable("connection_closed"),
+            E::ConnectionTimedOut => unreachable("connection_timeout"),
+            E::ServerUnavailableError(_) => unreachable("server_unavailable"),
+            E::RoutingTableError(_) | E::RoutingTableRefreshFailed(_) => unreachable("routing"),
+            E::IncompleteBoltExchange
+            | E::UnexpectedMessage(_)
+            | E::UnknownMessage(_)
+            | E::Ignored(_)
+            | E::RequestIgnoredError => unreachable("protocol"),
+            E::AuthenticationError(_) => unreachable("authentication"),
+            E::DeserializationError(_) | E::ConversionError | E::UnknownType(_) => {
+                Failure::permanent("deserialization", "graph answer not understood")
+            }
+            _ => Failure::permanent("client", "graph client refused the request"),
+        }
+    }
+
+    fn publish(e: &SendError) -> Failure {
+        let error_type = e.error_type().to_owned();
+        let message = format!("verdict not acknowledged by Kafka ({error_type})");
+        let permanent = matches!(
+            e.kafka_error().rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::MessageSizeTooLarge
+                    | RDKafkaErrorCode::InvalidMessageSize
+                    | RDKafkaErrorCode::InvalidRecord
+                    | RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::InvalidTopic
+            )
+        );
+        Failure {
+            error_type,
+            message,
+            permanent,
+        }
+    }
+}
+
+/// Everything needed to process records; shared by the partition workers.
+pub(crate) struct Pipeline {
+    pub(crate) graph: FraudGraph,
+    pub(crate) producer: Arc<TracedProducer>,
+    pub(crate) group: String,
+    pub(crate) verdict_topic: String,
+    pub(crate) dlq_topic: String,
+    pub(crate) send_timeout: Duration,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) tracer: BoxedTracer,
+}
+
+impl Pipeline {
+    /// Processes one record in its own CONSUMER span.
+    pub(crate) async fn handle(&self, message: &OwnedMessage, shutdown: &Shutdown) -> Handled {
+        let scope = ConsumeScope::start(message, &self.group);
+        let cx = scope.context();
+        let (handled, attempts) = self.process(message, &cx, shutdown).with_context(cx.clone()).await;
+        scope.set_attribute(KeyValue::new("analyzer.attempts", i64::from(attempts)));
+        match &handled {
+            Handled::Verdict(verdict) => {
+                self.counters.verdict(verdict.suspicious);
+                scope.set_attribute(KeyValue::new("analyzer.outcome", "verdict"));
+                scope.set_attribute(KeyValue::new("analyzer.suspicious", verdict.suspicious));
+                let reasons: Vec<StringValue> =
+                    verdict.reasons.iter().cloned().map(StringValue::from).collect();
+                scope.set_attribute(KeyValue::new(
+                    "analyzer.reasons",
+                    Value::Array(Array::String(reasons)),
+                ));
+                scope.end_ok();
+            }
+            Handled::DeadLettered(reason) => {
+                self.counters.dead_lettered();
+                scope.set_attribute(KeyValue::new("analyzer.outcome", "dead_lettered"));
+                scope.end_error(&reason.error_type);
+            }
+            Handled::Interrupted => {
+                self.counters.interrupted();
+                scope.set_attribute(KeyValue::new("analyzer.outcome", "interrupted"));
+                scope.end_error("interrupted");
+            }
+        }
+        handled
+    }
+
+    /// Returns what became of the record and how many attempts were made.
+    async fn process(
+        &self,
+        message: &OwnedMessage,
+        cx: &Context,
+        shutdown: &Shutdown,
+    ) -> (Handled, u32) {
+        let tx = match Transaction::from_payload(message.payload()) {
+            Ok(tx) => tx,
+            Err(invalid) => {
+                tracing::warn!(
+                    error.type = invalid.error_type(),
+                    partition = message.partition(),
+                    offset = message.offset(),
+                    "poison record sent to the DLQ"
+                );
+                let reason = DeadLetter {
+                    error_type: invalid.error_type().to_owned(),
+                    message: invalid.to_string(),
+                    attempts: 1,
+                };
+                return (self.dead_letter(message, reason, shutdown).await, 1);
+            }
+        };
+
+        let mut attempt = 1u32;
+        loop {
+            let failure = match self.traced_attempt(&tx, attempt, cx).await {
+                Ok(verdict) => return (Handled::Verdict(verdict), attempt),
+                Err(failure) => failure,
+            };
+            let give_up = failure.permanent || attempt >= self.retry.max_attempts;
+            tracing::warn!(
+                error.type = failure.error_type.as_str(),
+                attempt,
+                permanent = failure.permanent,
+                partition = message.partition(),
+                offset = message.offset(),
+                "attempt failed{}",
+                if give_up { "; sending the record to the DLQ" } else { "; retrying" }
+            );
+            if give_up {
+                let message_text = if failure.permanent {
+                    failure.message
+                } else {
+                    format!("gave up after {attempt} attempts: {}", failure.message)
+                };
+                let reason = DeadLetter {
+                    error_type: failure.error_type,
+                    message: message_text,
+                    attempts: attempt,
+                };
+                return (self.dead_letter(message, reason, shutdown).await, attempt);
+            }
+            self.counters.retried();
+            if shutdown.requested() || !shutdown.sleep(self.retry.backoff(attempt)).await {
+                return (Handled::Interrupted, attempt);
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Runs attempt `n` with its span (see the module docs for which spans exist when).
+    async fn traced_attempt(&self, tx: &Transaction, n: u32, cx: &Context) -> Result<Verdict, Failure> {
+        let name = format!("attempt {n}");
+        if n == 1 {
+            let started = SystemTime::now();
+            let result = self.attempt(tx).await;
+            if let Err(failure) = &result {
+                let span = self
+                    .tracer
+                    .span_builder(name)
+                    .with_kind(SpanKind::Internal)
+                    .with_start_time(started)
+                    .with_attributes([KeyValue::new("analyzer.attempt", 1i64)])
+                    .start_with_context(&self.tracer, cx);
+                let attempt_cx = cx.with_span(span);
+                fail_span(&attempt_cx, failure);
+                attempt_cx.span().end();
+            }
+            return result;
+        }
+        let span = self
+            .tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Internal)
+            .with_attributes([KeyValue::new("analyzer.attempt", i64::from(n))])
+            .start_with_context(&self.tracer, cx);
+        let attempt_cx = cx.with_span(span);
+        let result = self.attempt(tx).with_context(attempt_cx.clone()).await;
+        if let Err(failure) = &result {
+            fail_span(&attempt_cx, failure);
+        }
+        attempt_cx.span().end();
+        result
+    }
+
+    /// One try at the whole job, bounded by the attempt timeout.
+    async fn attempt(&self, tx: &Transaction) -> Result<Verdict, Failure> {
+        let timeout = self.retry.attempt_timeout;
+        match tokio::time::timeout(timeout, self.attempt_inner(tx)).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::transient(
+                "timeout",
+                format!("attempt timed out after {} ms", timeout.as_millis()),
+            )),
+        }
+    }
+
+    async fn attempt_inner(&self, tx: &Transaction) -> Result<Verdict, Failure> {
+        match self.graph.record(tx).await.map_err(Failure::graph)? {
+            Recorded::Stored => {}
+            Recorded::Conflict => {
+                return Err(Failure::permanent(
+                    "conflicting_duplicate",
+                    "field id: already used by a different transaction",
+                ));
+            }
+        }
+        let fired = self.graph.evaluate(tx).await.map_err(Failure::graph)?;
+        if !self.graph.mark(&tx.id, &fired).await.map_err(Failure::graph)? {
+            // Recorded a moment ago and gone now: the database lost data (a restart without
+            // persistence). The next attempt writes it again.
+            return Err(Failure::transient(
+                "transaction_missing",
+                "transaction vanished from the graph before its verdict was stored",
+            ));
+        }
+        let verdict = Verdict::new(&tx.id, &fired);
+        let payload = verdict.to_json();
+        self.producer
+            .send(
+                OutgoingRecord::new(&self.verdict_topic, tx.id.as_bytes(), &payload),
+                self.send_timeout,
+            )
+            .await
+            .map_err(|e| Failure::publish(&e))?;
+        Ok(verdict)
+    }
+
+    /// Sends the record to the DLQ, retrying the send until the broker acknowledges it or
+    /// shutdown is requested.
+    async fn dead_letter(
+        &self,
+        message: &OwnedMessage,
+        reason: DeadLetter,
+        shutdown: &Shutdown,
+    ) -> Handled {
+        let headers = dlq::headers(message, &reason);
+        let mut tries = 0u32;
+        loop {
+            tries += 1;
+            let record = OutgoingRecord {
+                topic: &self.dlq_topic,
+                key: message.key(),
+                payload: message.payload().unwrap_or_default(),
+                headers: Some(headers.clone()),
+            };
+            match self.producer.send(record, self.send_timeout).await {
+                Ok(_) => return Handled::DeadLettered(reason),
+                Err(e) => {
+                    tracing::error!(
+                        error.type = e.error_type(),
+                        tries,
+                        "DLQ record not acknowledged; the partition waits and retries"
+                    );
+                    if shutdown.requested() || !shutdown.sleep(self.retry.backoff(tries)).await {
+                        return Handled::Interrupted;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn fail_span(cx: &Context, failure: &Failure) {
+    let span = cx.span();
+    span.set_attribute(KeyValue::new("error.type", failure.error_type.clone()));
+    span.set_attribute(KeyValue::new("analyzer.retryable", !failure.permanent));
+    span.set_status(Status::error(failure.message.clone()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_errors_are_classified_by_name_only() {
+        let io = Failure::graph(neo4rs::Error::IOError {
+            detail: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused"),
+        });
+        assert_eq!(io.error_type, "io");
+        assert!(!io.permanent);
+        assert!(!io.message.contains("refused"));
+        let closed = Failure::graph(neo4rs::Error::ConnectionError);
+        assert!(!closed.permanent);
+        let decode = Failure::graph(neo4rs::Error::ConversionError);
+        assert!(decode.permanent);
+    }
+
+    #[tokio::test]
+    async fn shutdown_cuts_a_backoff_sleep_short() {
+        let (tx, rx) = watch::channel(false);
+        let shutdown = Shutdown::new(rx);
+        let started = std::time::Instant::now();
+        let sleeper = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { shutdown.sleep(Duration::from_secs(30)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tx.send(true).unwrap();
+        assert!(!sleeper.await.unwrap());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(shutdown.requested());
+    }
+}

@@ -1,0 +1,138 @@
+//! The small HTTP endpoint: `GET /stats` (bolt-tracer's per-query statistics and the message
+//! counters, as JSON) and `GET /healthz`.
+//!
+//! The query statistics are per process and keyed by fingerprint, so the figures of several
+//! analyzer instances can be merged by whoever scrapes them.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use bolt_tracer::{QueryStat, TracedGraph};
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use crate::error::{Error, Result};
+
+/// Message counters since start.
+#[derive(Debug, Default)]
+pub struct Counters {
+    verdicts: AtomicU64,
+    suspicious: AtomicU64,
+    dead_lettered: AtomicU64,
+    retries: AtomicU64,
+    interrupted: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Counts {
+    /// Records whose verdict was published and acknowledged.
+    pub verdicts: u64,
+    /// Of those, verdicts with `suspicious = true`.
+    pub suspicious: u64,
+    /// Records sent to the DLQ and acknowledged there.
+    pub dead_lettered: u64,
+    /// Failed attempts that were retried.
+    pub retries: u64,
+    /// Records left unacknowledged by a shutdown (they will be delivered again).
+    pub interrupted: u64,
+}
+
+impl Counters {
+    pub(crate) fn verdict(&self, suspicious: bool) {
+        self.verdicts.fetch_add(1, Ordering::Relaxed);
+        if suspicious {
+            self.suspicious.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn dead_lettered(&self) {
+        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn retried(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn interrupted(&self) {
+        self.interrupted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current values.
+    pub fn snapshot(&self) -> Counts {
+        Counts {
+            verdicts: self.verdicts.load(Ordering::Relaxed),
+            suspicious: self.suspicious.load(Ordering::Relaxed),
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            interrupted: self.interrupted.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The body of `GET /stats`.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct StatsReport {
+    /// bolt-tracer's statistics, one entry per query fingerprint, largest total time first.
+    pub queries: Vec<QueryStat>,
+    /// Message counters.
+    pub messages: Counts,
+}
+
+#[derive(Clone)]
+struct StatsState {
+    graph: TracedGraph,
+    counters: Arc<Counters>,
+}
+
+/// The bound statistics endpoint, not yet serving.
+#[derive(Debug)]
+pub(crate) struct StatsServer {
+    listener: TcpListener,
+}
+
+impl StatsServer {
+    pub(crate) async fn bind(addr: SocketAddr) -> Result<StatsServer> {
+        let listener = TcpListener::bind(addr).await.map_err(Error::Stats)?;
+        Ok(StatsServer { listener })
+    }
+
+    pub(crate) fn local_addr(&self) -> Result<SocketAddr> {
+        self.listener.local_addr().map_err(Error::Stats)
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub(crate) async fn serve(
+        self,
+        graph: TracedGraph,
+        counters: Arc<Counters>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let app = Router::new()
+            .route("/stats", get(stats))
+            .route("/healthz", get(healthz))
+            .with_state(StatsState { graph, counters });
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(Error::Stats)
+    }
+}
+
+async fn stats(State(state): State<StatsState>) -> Json<StatsReport> {
+    Json(StatsReport {
+        queries: state.graph.statistics(),
+        messages: state.counters.snapshot(),
+    })
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}

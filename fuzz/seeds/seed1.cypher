@@ -1,0 +1,1 @@
+MATCH (n {k: 1}) WHERE n.x = {param} RETURN n

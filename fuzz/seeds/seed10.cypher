@@ -1,0 +1,1 @@
+CALL { MATCH (n) RETURN n } CALL db.labels() CALL apoc.periodic.iterate('a', 'b', {batchSize: 100}) YIELD batches RETURN batches

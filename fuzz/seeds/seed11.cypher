@@ -1,0 +1,1 @@
+OPTIONAL MATCH (n)-[r]-() DETACH DELETE n

@@ -1,0 +1,1 @@
+LOAD CSV WITH HEADERS FROM 'https://x/y.csv' AS row MERGE (p:Person {id: toInteger(row.id)})

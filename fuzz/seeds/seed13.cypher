@@ -1,0 +1,1 @@
+FOREACH (x IN range(0, 10) | CREATE (:N {v: x}))

@@ -1,0 +1,1 @@
+USE neo4j MATCH (n) RETURN n

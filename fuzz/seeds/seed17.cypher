@@ -1,0 +1,1 @@
+CYPHER 5 runtime=slotted MATCH (n) RETURN n

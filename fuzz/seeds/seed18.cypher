@@ -1,0 +1,1 @@
+CYPHER 25 MATCH (n) RETURN n

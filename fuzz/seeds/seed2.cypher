@@ -1,0 +1,1 @@
+RETURN {a: 1, b: 'x'} AS m, {a:1} , n {.name, .age}, n{.*, k: 1}

@@ -1,0 +1,1 @@
+MATCH (n) WHERE n:Label RETURN n

@@ -1,0 +1,1 @@
+MATCH (n:A|B), (m:A&B), (o:!A), (p IS C), (q:%) RETURN n

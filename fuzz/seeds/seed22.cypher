@@ -1,0 +1,1 @@
+MATCH ()-[r:KNOWS|LIKES]->() RETURN r

@@ -1,0 +1,1 @@
+CREATE INDEX person_name FOR (n:Person) ON (n.name)

@@ -1,0 +1,1 @@
+GRANT MATCH {*} ON GRAPH * NODES Person TO reader

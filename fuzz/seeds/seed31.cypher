@@ -1,0 +1,1 @@
+MATCH (n) SET n:Label, n.x = 1 REMOVE n:Old RETURN n

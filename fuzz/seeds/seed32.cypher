@@ -1,0 +1,1 @@
+MATCH (n) WHERE EXISTS { MATCH (n)-[:R]->(m:M) } AND n:Y RETURN n

@@ -1,0 +1,1 @@
+MATCH (n) RETURN COUNT { (n)-->() } AS c, count(n), exists(n.x)

@@ -1,0 +1,1 @@
+MATCH p = shortestPath((a)-[*..15]->(b)) RETURN p

@@ -1,0 +1,1 @@
+MATCH (n) RETURN CASE WHEN n.x > 1 THEN 'a' ELSE 'b' END

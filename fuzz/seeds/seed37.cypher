@@ -1,0 +1,1 @@
+MATCH (n) WHERE n.name =~ '(?i)bob.*' AND n.x <> 3 AND n.y IS NOT NULL RETURN n

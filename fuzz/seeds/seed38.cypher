@@ -1,0 +1,1 @@
+UNWIND [{id: 1, name: 'a'}, {id: 2, name: 'b'}] AS row CREATE (n:N) SET n = row

@@ -1,0 +1,1 @@
+MATCH (n) WHERE n.id IN [1,2,3] AND n.name STARTS WITH 'a' RETURN n

@@ -1,0 +1,1 @@
+MATCH (n:Person {name: $name})-[:FRIEND*1..2]-(f) RETURN DISTINCT f.name AS name, count(*) AS c ORDER BY c DESC LIMIT $limit

@@ -1,0 +1,1 @@
+CALL db.index.fulltext.queryNodes('idx', 'query~') YIELD node, score RETURN node

@@ -1,0 +1,1 @@
+CALL (x) { WITH x MATCH (y:Y) RETURN y } RETURN 1

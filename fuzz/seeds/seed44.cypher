@@ -1,0 +1,1 @@
+MATCH (n) RETURN n.limit, n.order, {limit: 1, order: 2}, n AS match

@@ -1,0 +1,1 @@
+MATCH ((a)-[:R]->(b)){1,3} RETURN a

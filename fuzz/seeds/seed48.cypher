@@ -1,0 +1,1 @@
+RETURN true, false, null, TRUE AND NOT false

@@ -1,0 +1,1 @@
+MATCH (n) WHERE n.x = -1.5e3 OR n.y = +2 RETURN -n.x

@@ -1,0 +1,1 @@
+MATCH (n {name: 'O\'Brien', note: "a \"q\""}) RETURN n

@@ -1,0 +1,1 @@
+RETURN $`odd name`, $0, $1, $`unterminated 'secret'

@@ -1,0 +1,1 @@
+START n=node(1) RETURN n

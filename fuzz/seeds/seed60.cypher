@@ -1,0 +1,1 @@
+MATCH (n) RETURN n.x-1, n.x -1, n.x - 1

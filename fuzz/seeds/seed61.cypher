@@ -1,0 +1,1 @@
+WITH [1, 2, 3] AS xs UNWIND xs AS x RETURN x

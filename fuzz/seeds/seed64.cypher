@@ -1,0 +1,1 @@
+MATCH (n:`My Label` {`my key`: 1}) RETURN n

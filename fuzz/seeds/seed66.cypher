@@ -1,0 +1,1 @@
+MATCH (n)-->(m)<--(o)<-->(p)--(q) RETURN n

@@ -1,0 +1,1 @@
+RETURN 'it\'s', "say \"hi\"", 'a\\', 'tab\there', '\u00e9', 'unterminated

@@ -1,0 +1,1 @@
+match (n:Person) return N.Name, n.`weird name`, `Match`

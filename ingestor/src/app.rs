@@ -1,0 +1,274 @@
+//! The HTTP surface: routes, handlers and the JSON error bodies.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST /transactions` | `202 {"id"}` once the broker acknowledged the record; `400` invalid body, `413` body over 64 KiB, `415` not `application/json`, `503` + `Retry-After` when the broker did not acknowledge in time |
+//! | `GET /healthz` | `200` while the process serves requests |
+//! | `GET /readyz` | `200` when the broker answers a metadata request for the topic, else `503` |
+//!
+//! Every error body is `{"error": code, "field": name-or-null, "message": text}`; messages name
+//! fields and rules, never the values that were sent.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use opentelemetry::global::{self, BoxedTracer};
+use serde::Serialize;
+
+use crate::config::KafkaConfig;
+use crate::producer::Publisher;
+use crate::server_span;
+use crate::validate::{self, Invalid};
+
+/// Largest accepted request body, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every request shares: the producer and the tracer. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    publisher: Publisher,
+    tracer: BoxedTracer,
+    retry_after: HeaderValue,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("publisher", &self.publisher)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the producer for `kafka`. Spans go to the global tracer provider as it is now,
+    /// so install telemetry (`telemetry::init`) before calling this.
+    pub fn new(kafka: &KafkaConfig) -> crate::Result<Self> {
+        Ok(Self::with_publisher(Publisher::new(kafka)?, kafka.retry_after_secs))
+    }
+
+    /// Wraps an existing publisher.
+    pub fn with_publisher(publisher: Publisher, retry_after_secs: u32) -> Self {
+        AppState {
+            inner: Arc::new(Shared {
+                publisher,
+                tracer: global::tracer("ingestor"),
+                retry_after: HeaderValue::from(retry_after_secs),
+            }),
+        }
+    }
+
+    /// The producer.
+    pub fn publisher(&self) -> &Publisher {
+        &self.inner.publisher
+    }
+
+    pub(crate) fn tracer(&self) -> &BoxedTracer {
+        &self.inner.tracer
+    }
+}
+
+/// The service's router, state included.
+pub fn app(state: AppState) -> Router {
+    let transactions = Router::new()
+        .route("/transactions", post(post_transaction))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Only the business route is traced: health probes every few seconds would bury the
+        // traces that matter.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            server_span::trace_request,
+        ));
+    Router::new()
+        .merge(transactions)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// A refusal, recorded on the response so the server span can say why without parsing bodies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refusal {
+    pub(crate) code: &'static str,
+    pub(crate) field: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'static str,
+    field: Option<&'a str>,
+    message: &'a str,
+}
+
+fn error_response(status: StatusCode, code: &'static str, field: Option<&str>, message: &str) -> Response {
+    let body = ErrorBody {
+        error: code,
+        field,
+        message,
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+fn invalid(invalid: &Invalid) -> Response {
+    let mut response = error_response(
+        StatusCode::BAD_REQUEST,
+        invalid.code(),
+        invalid.field(),
+        &invalid.to_string(),
+    );
+    // Unknown field names are client-chosen: they go to the client, not into span attributes.
+    let field = match invalid {
+        Invalid::UnknownField(_) => None,
+        _ => invalid
+            .field()
+            .and_then(|f| validate::Field::ALL.into_iter().find(|s| s.name() == f))
+            .map(validate::Field::name),
+    };
+    response.extensions_mut().insert(Refusal {
+        code: invalid.code(),
+        field,
+    });
+    response
+}
+
+fn refused(status: StatusCode, code: &'static str, message: &str) -> Response {
+    let mut response = error_response(status, code, None, message);
+    response
+        .extensions_mut()
+        .insert(Refusal { code, field: None });
+    response
+}
+
+/// `application/json`, any case, parameters allowed (`; charset=utf-8`).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+#[derive(Serialize)]
+struct Accepted<'a> {
+    id: &'a str,
+}
+
+async fn post_transaction(State(state): State<AppState>, request: Request) -> Response {
+    // The media type is checked before the body is read: no reason to buffer 64 KiB of
+    // something we will refuse anyway.
+    if !is_json(request.headers()) {
+        return refused(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Content-Type must be application/json",
+        );
+    }
+    let body = match Bytes::from_request(request, &state).await {
+        Ok(body) => body,
+        Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
+            return refused(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body exceeds 65536 bytes",
+            );
+        }
+        Err(_) => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                "request body could not be read",
+            );
+        }
+    };
+    let tx = match validate::parse(&body) {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::debug!(code = e.code(), field = e.field(), "transaction refused");
+            return invalid(&e);
+        }
+    };
+    match state.publisher().publish(&tx).await {
+        Ok(_) => (StatusCode::ACCEPTED, axum::Json(Accepted { id: &tx.id })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, topic = state.publisher().topic(), "transaction not acknowledged");
+            let mut response = refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "broker_unavailable",
+                "the broker did not acknowledge the transaction in time; retry later",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, state.inner.retry_after.clone());
+            response
+        }
+    }
+}
+
+async fn healthz() -> Response {
+    (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response()
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.publisher().ready().await {
+        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            let mut response = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "unavailable", "reason": e.to_string()})),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, state.inner.retry_after.clone());
+            response
+        }
+    }
+}
+
+async fn not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, "not_found", None, "no such route")
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        None,
+        "method not allowed on this route",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        let mut h = HeaderMap::new();
+        assert!(!is_json(&h));
+        for (v, ok) in [
+            ("application/json", true),
+            ("Application/JSON; charset=utf-8", true),
+            ("application/json;charset=UTF-8", true),
+            ("text/plain", false),
+            ("application/jsonp", false),
+            ("application/x-www-form-urlencoded", false),
+            ("multipart/form-data; boundary=x", false),
+        ] {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(v));
+            assert_eq!(is_json(&h), ok, "{v}");
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The ingestor binary: configuration from the environment, telemetry, serve until SIGTERM or
+//! Ctrl-C, then drain, flush the producer and the spans, and exit 0.
+
+use anyhow::Context as _;
+use ingestor::{AppState, Config};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let telemetry = telemetry::init("ingestor").context("initialising telemetry")?;
+    let config = Config::from_env()?;
+    let state = AppState::new(&config.kafka).context("creating the Kafka producer")?;
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("binding {}", config.addr))?;
+    let addr = listener.local_addr()?;
+    // One plain line on stdout for whoever started us (with port 0, the real port).
+    println!("INGESTOR_ADDR={addr}");
+    tracing::info!(%addr, topic = %config.kafka.topic, "ingestor listening");
+
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = sigterm.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    ingestor::serve(listener, state, shutdown, config.shutdown_timeout).await?;
+    // Spans of the last requests are exported before the process goes.
+    drop(telemetry);
+    Ok(())
+}

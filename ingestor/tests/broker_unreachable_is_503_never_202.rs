@@ -1,0 +1,82 @@
+//! When the broker does not acknowledge in time the answer is 503 with `Retry-After`, never 202;
+//! once the broker is back, transactions are accepted again.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use fixtures::KafkaCluster;
+use ingestor::KafkaConfig;
+use serde_json::Value;
+use support::{Harness, TOPIC, assert_json, valid};
+
+async fn assert_unavailable(response: reqwest::Response) {
+    assert_eq!(response.status(), 503);
+    let retry_after = response.headers().get("retry-after").expect("Retry-After");
+    assert!(retry_after.to_str().unwrap().parse::<u32>().unwrap() >= 1);
+    assert_json(&response);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "broker_unavailable");
+}
+
+#[tokio::test]
+async fn no_broker_at_all() {
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let brokers = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let kafka = KafkaCluster::start().unwrap();
+    let config = KafkaConfig::new(brokers)
+        .with_topic(TOPIC)
+        .with_send_timeout(Duration::from_millis(800))
+        .with_ready_timeout(Duration::from_millis(300));
+    let h = Harness::start_with(kafka, config).await;
+
+    let started = Instant::now();
+    assert_unavailable(h.post(&valid("nobroker-1")).await).await;
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(700), "gave up too early: {waited:?}");
+    assert!(waited < Duration::from_secs(3), "waited too long: {waited:?}");
+
+    assert_eq!(h.get("/readyz").await.status(), 503);
+    assert_eq!(h.get("/healthz").await.status(), 200);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn broker_down_then_up() {
+    let kafka = KafkaCluster::start().unwrap();
+    kafka.create_topic(TOPIC, 1).unwrap();
+    let config = KafkaConfig::new(kafka.bootstrap_servers())
+        .with_topic(TOPIC)
+        .with_send_timeout(Duration::from_millis(1000))
+        .with_ready_timeout(Duration::from_millis(300));
+    let h = Harness::start_with(kafka, config).await;
+    assert_eq!(h.post(&valid("updown-1")).await.status(), 202);
+
+    h.kafka.all_brokers_down().unwrap();
+    let bodies: Vec<Value> = (0..8).map(|i| valid(&format!("down-{i}"))).collect();
+    for response in h.post_concurrently(bodies).await {
+        assert_unavailable(response).await;
+    }
+    assert_eq!(h.get("/readyz").await.status(), 503);
+
+    h.kafka.all_brokers_up().unwrap();
+    // librdkafka reconnects with backoff; the first accepted answer must come within seconds.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut accepted = false;
+    while Instant::now() < deadline {
+        let response = h.post(&valid("updown-2")).await;
+        match response.status().as_u16() {
+            202 => {
+                accepted = true;
+                break;
+            }
+            503 => tokio::time::sleep(Duration::from_millis(200)).await,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(accepted, "never accepted again after the broker came back");
+    assert_eq!(h.get("/readyz").await.status(), 200);
+    h.stop().await;
+}

@@ -1,0 +1,79 @@
+//! The service's logs (JSON on stderr) name fields and error kinds but never the values sent,
+//! even at debug level: checked on the built binary with RUST_LOG=debug.
+
+mod support;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use fixtures::KafkaCluster;
+use serde_json::json;
+use support::{TOPIC, valid, with};
+
+const PAN: &str = "4111111111111111";
+
+#[tokio::test]
+async fn logs_never_contain_values() {
+    let kafka = KafkaCluster::start().unwrap();
+    kafka.create_topic(TOPIC, 1).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ingestor"))
+        .env("INGESTOR_ADDR", "127.0.0.1:0")
+        .env("KAFKA_BROKERS", kafka.bootstrap_servers())
+        .env("KAFKA_TOPIC", TOPIC)
+        .env("RUST_LOG", "debug")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the ingestor binary starts");
+    let addr = support::read_addr(child.stdout.as_mut().unwrap());
+    // Drain stderr as it comes so a chatty debug log can never fill the pipe and block the child.
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr_pipe.read_to_string(&mut text).unwrap();
+        text
+    });
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}/transactions");
+
+    let bodies = [
+        with("card_id", json!(format!("{PAN}!"))),
+        with("card_id", json!(PAN.parse::<u64>().unwrap())),
+        with("amount", json!(PAN)),
+        with("currency", json!(PAN)),
+        with("timestamp", json!(PAN)),
+        with(PAN, json!(PAN)),
+    ];
+    for body in &bodies {
+        let status = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 400);
+    }
+    // An accepted one too: its card id must not be logged either.
+    let mut accepted = valid("logs-ok-1");
+    accepted["card_id"] = json!(PAN);
+    let status = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(accepted.to_string())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 202);
+
+    support::terminate(&child);
+    let exit = support::wait_exit(&mut child, Duration::from_secs(15));
+    assert_eq!(exit.code(), Some(0));
+    let stderr = stderr_reader.join().unwrap();
+    assert!(stderr.contains("transaction refused"), "debug logs were on: {stderr}");
+    assert!(!stderr.contains(PAN), "a value reached the logs:\n{stderr}");
+}

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Load run of the ingestor: wrk posts valid transactions (distinct ids) at concurrency 64 for 20 s
+# against the release-built ingestor, backed by a mock Kafka cluster, once with tracing off (no
+# OTLP endpoint: spans get ids and travel in headers, nothing is exported) and once with tracing
+# on (OTLP/HTTP to a loopback trace sink that decodes and counts every span). Reports throughput,
+# p50/p99 latency, CPU time and peak resident memory (VmHWM) of the ingestor for each mode, and
+# the throughput tracing costs.
+#
+# Usage: scripts/load-ingestor.sh            (both modes)
+#   MODES="traced" DURATION=30s CONNECTIONS=64 THREADS=1 WARMUP=3s scripts/load-ingestor.sh
+#   INGESTOR_LINGER_MS=... and other INGESTOR_* variables are passed to the ingestor.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+MODES=${MODES:-"untraced traced"}
+DURATION=${DURATION:-20s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-1}
+WARMUP=${WARMUP:-3s}
+LUA="$ROOT/ingestor/benches/post_transactions.lua"
+
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "installing wrk (Debian package)" >&2
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq >/dev/null
+    $SUDO apt-get install -y -qq wrk >/dev/null
+fi
+
+cargo build --release -p ingestor --bin ingestor --example load_stack >&2
+BIN="$ROOT/target/release/ingestor"
+STACK="$ROOT/target/release/examples/load_stack"
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# wait_line FILE PREFIX: prints the value after PREFIX= once the line appears (10 s at most).
+wait_line() {
+    for _ in $(seq 1 200); do
+        if grep -q "^$2=" "$1" 2>/dev/null; then
+            grep "^$2=" "$1" | head -1 | cut -d= -f2-
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "no $2= line in $1" >&2
+    return 1
+}
+
+# cpu_seconds PID: user + system CPU time of a process so far.
+cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+SUMMARY=()
+run_mode() {
+    local mode=$1
+    "$STACK" >"$WORK/stack.out" 2>"$WORK/stack.err" </dev/null &
+    local stack_pid=$!
+    PIDS+=("$stack_pid")
+    local brokers endpoint
+    brokers=$(wait_line "$WORK/stack.out" KAFKA_BROKERS)
+    endpoint=$(wait_line "$WORK/stack.out" OTEL_EXPORTER_OTLP_ENDPOINT)
+
+    local otel=()
+    [ "$mode" = traced ] && otel=(OTEL_EXPORTER_OTLP_ENDPOINT="$endpoint")
+    env -u OTEL_EXPORTER_OTLP_ENDPOINT -u OTEL_EXPORTER_OTLP_TRACES_ENDPOINT \
+        INGESTOR_ADDR=127.0.0.1:0 KAFKA_BROKERS="$brokers" KAFKA_TOPIC=transactions.new \
+        RUST_LOG="${RUST_LOG:-warn}" OTEL_SERVICE_NAME=ingestor "${otel[@]}" \
+        "$BIN" >"$WORK/ingestor.out" 2>"$WORK/ingestor.err" &
+    local pid=$!
+    PIDS+=("$pid")
+    local addr
+    addr=$(wait_line "$WORK/ingestor.out" INGESTOR_ADDR)
+    for _ in $(seq 1 100); do
+        curl -fs "http://$addr/readyz" >/dev/null && break
+        sleep 0.1
+    done
+    curl -fs "http://$addr/readyz" >/dev/null || { echo "ingestor not ready" >&2; cat "$WORK/ingestor.err" >&2; return 1; }
+
+    echo "== $mode: warm-up $WARMUP, then wrk -t$THREADS -c$CONNECTIONS -d$DURATION" >&2
+    LOAD_RUN_ID="$mode-warm-$$" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$LUA" \
+        "http://$addr/transactions" >/dev/null
+    local cpu_before
+    cpu_before=$(cpu_seconds "$pid")
+    LOAD_RUN_ID="$mode-$$-$(date +%s)" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
+        -s "$LUA" "http://$addr/transactions" | tee "$WORK/wrk.out" >&2
+    local cpu_after hwm rss
+    cpu_after=$(cpu_seconds "$pid")
+    hwm=$(awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
+    rss=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
+
+    kill -TERM "$pid"
+    local code=0
+    wait "$pid" || code=$?
+    kill -TERM "$stack_pid"
+    wait "$stack_pid" || true
+    local result spans
+    result=$(grep '^RESULT' "$WORK/wrk.out" | sed 's/^RESULT //')
+    spans=$(grep -o 'spans_received=[0-9]*' "$WORK/stack.out" | cut -d= -f2)
+    local cpu
+    cpu=$(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN { printf "%.1f", b - a }')
+    echo "RESULT mode=$mode $result cpu_s=$cpu vmhwm_mib=$hwm vmrss_mib=$rss spans_exported=$spans exit=$code"
+    SUMMARY+=("mode=$mode $result cpu_s=$cpu vmhwm_mib=$hwm spans_exported=$spans exit=$code")
+}
+
+for mode in $MODES; do
+    run_mode "$mode"
+done
+
+field() { echo "$1" | grep -o "$2=[^ ]*" | cut -d= -f2; }
+if [ "${#SUMMARY[@]}" -eq 2 ]; then
+    off=$(field "${SUMMARY[0]}" rps)
+    on=$(field "${SUMMARY[1]}" rps)
+    awk -v off="$off" -v on="$on" \
+        'BEGIN { printf "tracing cost: %.1f%% of throughput (%.0f -> %.0f req/s)\n", (off - on) * 100 / off, off, on }'
+fi
