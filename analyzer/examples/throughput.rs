@@ -62,7 +62,9 @@ async fn main() -> anyhow::Result<()> {
     let mut deliveries = Vec::with_capacity(total);
     for t in &transactions {
         let payload = t.to_json();
-        let record = FutureRecord::to(&topic).key(t.id.as_bytes()).payload(&payload);
+        let record = FutureRecord::to(&topic)
+            .key(t.id.as_bytes())
+            .payload(&payload);
         deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
     }
     for delivery in deliveries {

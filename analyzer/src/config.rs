@@ -167,9 +167,9 @@ impl Config {
             match lookup(name).map(|v| v.trim().to_owned()) {
                 None => Ok(default),
                 Some(v) if v.is_empty() => Ok(default),
-                Some(v) => v.parse::<u64>().map_err(|_| {
-                    Error::Config(format!("{name} must be a non-negative integer"))
-                }),
+                Some(v) => v
+                    .parse::<u64>()
+                    .map_err(|_| Error::Config(format!("{name} must be a non-negative integer"))),
             }
         };
         let millis = |name: &str, default: u64| number(name, default).map(Duration::from_millis);

@@ -25,6 +25,7 @@ use rdkafka::consumer::{
 };
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::Producer;
 use rdkafka::{ClientContext, TopicPartitionList};
 use telemetry::kafka::TracedProducer;
 use tokio::sync::{Notify, watch};
@@ -188,7 +189,8 @@ pub struct Analyzer {
     consumer: Arc<GroupConsumer>,
     partitions: Partitions,
     pipeline: Arc<Pipeline>,
-    stats: StatsServer,
+    /// Taken by `run`.
+    stats: Option<StatsServer>,
     stats_addr: SocketAddr,
 }
 
@@ -272,7 +274,7 @@ impl Analyzer {
             consumer: Arc::new(consumer),
             partitions,
             pipeline: Arc::new(pipeline),
-            stats,
+            stats: Some(stats),
             stats_addr,
         })
     }
@@ -295,10 +297,15 @@ impl Analyzer {
     /// Consumes until `shutdown` resolves; then lets every worker finish the record in hand,
     /// commits the acknowledged offsets, flushes the producer and leaves the group. Returns
     /// the message counters.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<Counts> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send) -> Result<Counts> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let stop = Shutdown::new(stop_rx);
-        let stats_task = tokio::spawn(self.stats.serve(
+        let stats = self.stats.take().ok_or_else(|| {
+            Error::Stats(std::io::Error::other(
+                "the statistics endpoint is already taken",
+            ))
+        })?;
+        let stats_task = tokio::spawn(stats.serve(
             self.pipeline.graph.traced().clone(),
             self.pipeline.counters.clone(),
             {
@@ -374,10 +381,10 @@ impl Analyzer {
                 })
                 .clone()
         };
-        if queue.push(record) {
-            if let Err(e) = self.consumer.pause(&queue.topic_partition_list()) {
-                tracing::warn!(error.type = %telemetry::kafka::error_type(&e), "pausing a busy partition failed");
-            }
+        if queue.push(record)
+            && let Err(e) = self.consumer.pause(&queue.topic_partition_list())
+        {
+            tracing::warn!(error.type = %telemetry::kafka::error_type(&e), "pausing a busy partition failed");
         }
     }
 }
@@ -398,10 +405,8 @@ async fn work(
                 None => break,
             },
         };
-        if resume {
-            if let Err(e) = consumer.resume(&queue.topic_partition_list()) {
-                tracing::warn!(error.type = %telemetry::kafka::error_type(&e), "resuming a partition failed");
-            }
+        if resume && let Err(e) = consumer.resume(&queue.topic_partition_list()) {
+            tracing::warn!(error.type = %telemetry::kafka::error_type(&e), "resuming a partition failed");
         }
         let handled = pipeline.handle(&record, &stop).await;
         if !handled.acknowledged() {
@@ -409,8 +414,7 @@ async fn work(
         }
         // Stores offset + 1, the next record to read; fails only if the partition was revoked
         // meanwhile, and then the new owner reads this record again.
-        if let Err(e) = consumer.store_offset(record.topic(), record.partition(), record.offset())
-        {
+        if let Err(e) = consumer.store_offset(record.topic(), record.partition(), record.offset()) {
             tracing::warn!(error.type = %telemetry::kafka::error_type(&e), partition = record.partition(), "offset not stored");
         }
     }
@@ -446,7 +450,15 @@ mod tests {
     use super::*;
 
     fn record(offset: i64) -> OwnedMessage {
-        OwnedMessage::new(None, None, "t".into(), Timestamp::NotAvailable, 0, offset, None)
+        OwnedMessage::new(
+            None,
+            None,
+            "t".into(),
+            Timestamp::NotAvailable,
+            0,
+            offset,
+            None,
+        )
     }
 
     #[tokio::test]
@@ -468,10 +480,7 @@ mod tests {
                 resumed_at = Some(expected);
             }
         }
-        assert_eq!(
-            resumed_at,
-            Some(HIGH_WATER as i64 - 1 - LOW_WATER as i64)
-        );
+        assert_eq!(resumed_at, Some(HIGH_WATER as i64 - 1 - LOW_WATER as i64));
     }
 
     #[tokio::test]

@@ -34,9 +34,7 @@ pub struct DeadLetter {
 
 /// The headers of the dead-letter record for `original`.
 pub fn headers<M: Message>(original: &M, reason: &DeadLetter) -> OwnedHeaders {
-    let mut out = OwnedHeaders::new_with_capacity(
-        original.headers().map_or(0, |h| h.count()) + 6,
-    );
+    let mut out = OwnedHeaders::new_with_capacity(original.headers().map_or(0, |h| h.count()) + 6);
     if let Some(existing) = original.headers() {
         for header in existing.iter() {
             if !header.key.starts_with("dlq.") {

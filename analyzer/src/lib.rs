@@ -32,7 +32,7 @@ pub use graph::{FraudGraph, Recorded};
 pub use rules::Rule;
 pub use stats::{Counters, Counts, StatsReport};
 pub use transaction::{
-    Amount, Field, Invalid, MAX_AMOUNT_INTEGER_DIGITS, MAX_ID_LEN, MAX_TIMESTAMP_LEN,
-    Transaction, is_valid_currency, is_valid_id, parse_timestamp,
+    Amount, Field, Invalid, MAX_AMOUNT_INTEGER_DIGITS, MAX_ID_LEN, MAX_TIMESTAMP_LEN, Transaction,
+    is_valid_currency, is_valid_id, parse_timestamp,
 };
 pub use verdict::Verdict;

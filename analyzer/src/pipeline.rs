@@ -118,9 +118,8 @@ impl Failure {
     /// can quote the query or its values.
     pub(crate) fn graph(e: neo4rs::Error) -> Failure {
         use neo4rs::{Error as E, Neo4jClientErrorKind as Client, Neo4jErrorKind as Kind};
-        let unreachable = |kind: &str| {
-            Failure::transient(kind, format!("graph database unreachable ({kind})"))
-        };
+        let unreachable =
+            |kind: &str| Failure::transient(kind, format!("graph database unreachable ({kind})"));
         match &e {
             E::Neo4j(n) => {
                 let code = n.code().to_owned();
@@ -193,15 +192,22 @@ impl Pipeline {
     pub(crate) async fn handle(&self, message: &OwnedMessage, shutdown: &Shutdown) -> Handled {
         let scope = ConsumeScope::start(message, &self.group);
         let cx = scope.context();
-        let (handled, attempts) = self.process(message, &cx, shutdown).with_context(cx.clone()).await;
+        let (handled, attempts) = self
+            .process(message, &cx, shutdown)
+            .with_context(cx.clone())
+            .await;
         scope.set_attribute(KeyValue::new("analyzer.attempts", i64::from(attempts)));
         match &handled {
             Handled::Verdict(verdict) => {
                 self.counters.verdict(verdict.suspicious);
                 scope.set_attribute(KeyValue::new("analyzer.outcome", "verdict"));
                 scope.set_attribute(KeyValue::new("analyzer.suspicious", verdict.suspicious));
-                let reasons: Vec<StringValue> =
-                    verdict.reasons.iter().cloned().map(StringValue::from).collect();
+                let reasons: Vec<StringValue> = verdict
+                    .reasons
+                    .iter()
+                    .cloned()
+                    .map(StringValue::from)
+                    .collect();
                 scope.set_attribute(KeyValue::new(
                     "analyzer.reasons",
                     Value::Array(Array::String(reasons)),
@@ -285,7 +291,12 @@ impl Pipeline {
     }
 
     /// Runs attempt `n` with its span (see the module docs for which spans exist when).
-    async fn traced_attempt(&self, tx: &Transaction, n: u32, cx: &Context) -> Result<Verdict, Failure> {
+    async fn traced_attempt(
+        &self,
+        tx: &Transaction,
+        n: u32,
+        cx: &Context,
+    ) -> Result<Verdict, Failure> {
         let name = format!("attempt {n}");
         if n == 1 {
             let started = SystemTime::now();
@@ -342,7 +353,12 @@ impl Pipeline {
             }
         }
         let fired = self.graph.evaluate(tx).await.map_err(Failure::graph)?;
-        if !self.graph.mark(&tx.id, &fired).await.map_err(Failure::graph)? {
+        if !self
+            .graph
+            .mark(&tx.id, &fired)
+            .await
+            .map_err(Failure::graph)?
+        {
             // Recorded a moment ago and gone now: the database lost data (a restart without
             // persistence). The next attempt writes it again.
             return Err(Failure::transient(

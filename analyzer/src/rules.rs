@@ -112,12 +112,19 @@ mod tests {
                 serde_json::to_string(&rule).unwrap(),
                 format!("\"{}\"", rule.name())
             );
-            assert!(rule.name().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert!(
+                rule.name()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_')
+            );
         }
         let mut names: Vec<_> = Rule::ALL.iter().map(|r| r.name()).collect();
         names.dedup();
         assert_eq!(names.len(), 3);
-        assert!(names.windows(2).all(|w| w[0] < w[1]), "ALL is in name order");
+        assert!(
+            names.windows(2).all(|w| w[0] < w[1]),
+            "ALL is in name order"
+        );
     }
 
     #[test]
@@ -127,9 +134,16 @@ mod tests {
             let params: Vec<&str> = q
                 .split('$')
                 .skip(1)
-                .map(|s| s.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next().unwrap())
+                .map(|s| {
+                    s.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                        .next()
+                        .unwrap()
+                })
                 .collect();
-            assert!(params.iter().all(|p| *p == "id" || *p == "window_ms"), "{q}");
+            assert!(
+                params.iter().all(|p| *p == "id" || *p == "window_ms"),
+                "{q}"
+            );
             assert!(q.contains("AS matches"));
             assert!(!q.contains('\''), "no string literals in rule queries");
         }

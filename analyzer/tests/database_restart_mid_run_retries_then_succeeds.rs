@@ -46,7 +46,13 @@ async fn database_restart_mid_run_retries_then_succeeds() {
         assert_eq!(by_id.get(id).map(Vec::len), Some(1), "one verdict for {id}");
     }
     assert_eq!(all.len(), total, "no extra verdicts");
-    assert!(h.dlq().drain_for(Duration::from_millis(500)).await.is_empty(), "nothing dead-lettered");
+    assert!(
+        h.dlq()
+            .drain_for(Duration::from_millis(500))
+            .await
+            .is_empty(),
+        "nothing dead-lettered"
+    );
 
     // The restarted database is empty (no persistence), so it holds exactly the records
     // processed after the restart: each once.
@@ -75,9 +81,18 @@ async fn database_restart_mid_run_retries_then_succeeds() {
             s.iter().any(|x| x.span_kind == SpanKind::Consumer)
         })
         .await;
-        let consumer = spans.iter().find(|s| s.span_kind == SpanKind::Consumer).unwrap();
-        assert_eq!(attr(consumer, "analyzer.outcome").as_deref(), Some("verdict"));
-        let attempts: Vec<_> = spans.iter().filter(|s| s.name.starts_with("attempt ")).collect();
+        let consumer = spans
+            .iter()
+            .find(|s| s.span_kind == SpanKind::Consumer)
+            .unwrap();
+        assert_eq!(
+            attr(consumer, "analyzer.outcome").as_deref(),
+            Some("verdict")
+        );
+        let attempts: Vec<_> = spans
+            .iter()
+            .filter(|s| s.name.starts_with("attempt "))
+            .collect();
         if attempts.is_empty() {
             continue;
         }
@@ -93,7 +108,10 @@ async fn database_restart_mid_run_retries_then_succeeds() {
         for f in &failed {
             assert!(attr(f, "error.type").is_some(), "{f:#?}");
         }
-        let n: i64 = attr(consumer, "analyzer.attempts").unwrap().parse().unwrap();
+        let n: i64 = attr(consumer, "analyzer.attempts")
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(attempts.len() as i64, n, "one span per attempt");
         assert_eq!(failed.len() as i64, n - 1, "all but the last failed");
     }

@@ -47,7 +47,12 @@ async fn fraud_rules_flag_planted_scenarios_and_nothing_else() {
         verdicts.wait_for(posted, WAIT).await;
     }
 
-    let got = verdicts_by_id(&verdicts.drain_for(std::time::Duration::from_millis(500)).await.to_vec());
+    let got = verdicts_by_id(
+        &verdicts
+            .drain_for(std::time::Duration::from_millis(500))
+            .await
+            .to_vec(),
+    );
     assert_eq!(got.len(), expected.len(), "one verdict per transaction");
     let mut mismatches = BTreeMap::new();
     for (id, rules) in &expected {
@@ -59,7 +64,10 @@ async fn fraud_rules_flag_planted_scenarios_and_nothing_else() {
             mismatches.insert(id.clone(), (want, v.reasons.clone()));
         }
     }
-    assert!(mismatches.is_empty(), "(expected, got) by id: {mismatches:#?}");
+    assert!(
+        mismatches.is_empty(),
+        "(expected, got) by id: {mismatches:#?}"
+    );
 
     for scenario in &dataset.scenarios {
         for t in &scenario.transactions {

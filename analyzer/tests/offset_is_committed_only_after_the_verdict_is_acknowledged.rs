@@ -38,17 +38,32 @@ async fn offset_is_committed_only_after_the_verdict_is_acknowledged() {
     wait_for_trace(pending_trace, |s| s.iter().any(|x| x.name == "attempt 1")).await;
     let counts = first.stop().await;
     assert_eq!(counts.verdicts, 1);
-    assert_eq!(counts.interrupted, 1, "the record in hand was left unacknowledged");
-    assert_eq!(h.committed(0), Some(1), "the unanswered record is not committed");
+    assert_eq!(
+        counts.interrupted, 1,
+        "the record in hand was left unacknowledged"
+    );
+    assert_eq!(
+        h.committed(0),
+        Some(1),
+        "the unanswered record is not committed"
+    );
     assert!(verdicts.drain_for(Duration::from_millis(300)).await.len() == 1);
 
     tokio::task::block_in_place(|| h.stack.falkordb().restart()).unwrap();
     let second = h.spawn(config).await;
     let records = verdicts.wait_for(2, WAIT).await;
-    assert_eq!(records[1].key(), Some(pending.as_bytes()), "delivered again and answered");
+    assert_eq!(
+        records[1].key(),
+        Some(pending.as_bytes()),
+        "delivered again and answered"
+    );
     let by_id = verdicts_by_id(&records);
     assert_eq!(by_id[&pending].len(), 1);
-    assert_eq!(by_id[&answered].len(), 1, "the committed record is not delivered again");
+    assert_eq!(
+        by_id[&answered].len(),
+        1,
+        "the committed record is not delivered again"
+    );
 
     let counts = second.stop().await;
     assert_eq!(counts.verdicts, 1);

@@ -27,10 +27,20 @@ async fn poison_record_goes_to_the_dlq_and_the_partition_moves_on() {
 
     let dead = dlq_reader.wait_for(2, WAIT).await;
     let v = verdicts.wait_for(1, WAIT).await;
-    assert_eq!(verdicts_by_id(&v)[&good_id].len(), 1, "the next record is processed");
+    assert_eq!(
+        verdicts_by_id(&v)[&good_id].len(),
+        1,
+        "the next record is processed"
+    );
 
     let cases = [
-        (&garbage_id, garbage_trace, b"{not json".to_vec(), "invalid_json", "payload: not JSON"),
+        (
+            &garbage_id,
+            garbage_trace,
+            b"{not json".to_vec(),
+            "invalid_json",
+            "payload: not JSON",
+        ),
         (
             &bad_amount_id,
             bad_trace,
@@ -41,15 +51,26 @@ async fn poison_record_goes_to_the_dlq_and_the_partition_moves_on() {
     ];
     for (record, (id, trace_id, payload, error_type, message)) in dead.iter().zip(cases) {
         assert_eq!(record.key(), Some(id.as_bytes()));
-        assert_eq!(record.payload(), Some(payload.as_slice()), "original payload");
+        assert_eq!(
+            record.payload(),
+            Some(payload.as_slice()),
+            "original payload"
+        );
         assert_eq!(
             header_values(record, "traceparent").len(),
             1,
             "one traceparent: {:?}",
             header_pairs(record)
         );
-        assert_eq!(traceparent_trace_id(record), Some(trace_id), "original trace");
-        assert_eq!(header_values(record, dlq::ORIGINAL_TOPIC), [h.topic.clone()]);
+        assert_eq!(
+            traceparent_trace_id(record),
+            Some(trace_id),
+            "original trace"
+        );
+        assert_eq!(
+            header_values(record, dlq::ORIGINAL_TOPIC),
+            [h.topic.clone()]
+        );
         assert_eq!(header_values(record, dlq::ORIGINAL_PARTITION), ["0"]);
         assert_eq!(header_values(record, dlq::ERROR_TYPE), [error_type]);
         assert_eq!(header_values(record, dlq::ERROR_MESSAGE), [message]);
@@ -70,11 +91,20 @@ async fn poison_record_goes_to_the_dlq_and_the_partition_moves_on() {
         .iter()
         .find(|s| s.span_kind == SpanKind::Consumer)
         .unwrap();
-    assert_eq!(attr(consumer, "error.type").as_deref(), Some("invalid_value"));
-    assert_eq!(attr(consumer, "analyzer.outcome").as_deref(), Some("dead_lettered"));
+    assert_eq!(
+        attr(consumer, "error.type").as_deref(),
+        Some("invalid_value")
+    );
+    assert_eq!(
+        attr(consumer, "analyzer.outcome").as_deref(),
+        Some("dead_lettered")
+    );
     let send = spans.iter().find(|s| s.name == dlq_send).unwrap();
     assert_eq!(send.parent_span_id, consumer.span_context.span_id());
-    assert!(query_spans(&spans).is_empty(), "a poison record never reaches the graph");
+    assert!(
+        query_spans(&spans).is_empty(),
+        "a poison record never reaches the graph"
+    );
 
     let counts = running.stop().await;
     assert_eq!((counts.dead_lettered, counts.verdicts), (2, 1));

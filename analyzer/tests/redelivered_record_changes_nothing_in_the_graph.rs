@@ -44,7 +44,8 @@ async fn redelivered_record_changes_nothing_in_the_graph() {
     let first = neighbourhood(&graph, &id).await;
     // Transaction, card, device, account (the merchant is shared and named differently).
     assert_eq!(first, (4, 4, 1), "nodes, relationships, transactions");
-    let properties = "MATCH (t:Transaction {id: $prefix}) RETURN t.amount_minor + t.timestamp_ms AS n";
+    let properties =
+        "MATCH (t:Transaction {id: $prefix}) RETURN t.amount_minor + t.timestamp_ms AS n";
     let before = count(&graph, properties, &id).await;
 
     h.produce(&id, payload.as_bytes()).await;
@@ -52,7 +53,11 @@ async fn redelivered_record_changes_nothing_in_the_graph() {
     let by_id = verdicts_by_id(&records);
     assert_eq!(by_id[&id].len(), 2, "the redelivery is answered again");
     assert_eq!(by_id[&id][0], by_id[&id][1], "with the same verdict");
-    assert_eq!(neighbourhood(&graph, &id).await, first, "and the graph is unchanged");
+    assert_eq!(
+        neighbourhood(&graph, &id).await,
+        first,
+        "and the graph is unchanged"
+    );
     assert_eq!(count(&graph, properties, &id).await, before);
     let merchants = count(
         &graph,
@@ -63,7 +68,13 @@ async fn redelivered_record_changes_nothing_in_the_graph() {
     assert_eq!(merchants, 1);
 
     // Same id, another card: a conflict, not a second card on the first transaction.
-    let other = transaction(&id, &format!("{id}-other-card"), &format!("{id}-device"), &format!("{id}-account"), "2026-03-02T09:15:00Z");
+    let other = transaction(
+        &id,
+        &format!("{id}-other-card"),
+        &format!("{id}-device"),
+        &format!("{id}-account"),
+        "2026-03-02T09:15:00Z",
+    );
     h.produce(&id, other.as_bytes()).await;
     let dead = h.dlq().wait_for(1, WAIT).await;
     assert_eq!(

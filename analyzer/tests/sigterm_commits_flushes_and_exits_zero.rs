@@ -55,11 +55,18 @@ async fn sigterm_commits_flushes_and_exits_zero() {
         if let Some(exit) = child.try_wait().unwrap() {
             break exit;
         }
-        assert!(Instant::now() < deadline, "the analyzer exits after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the analyzer exits after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(exit.code(), Some(0), "exit status 0");
 
     let committed: i64 = (0..2).filter_map(|p| h.committed(p)).sum();
-    assert_eq!(committed, ids.len() as i64, "every answered record committed at shutdown");
+    assert_eq!(
+        committed,
+        ids.len() as i64,
+        "every answered record committed at shutdown"
+    );
 }

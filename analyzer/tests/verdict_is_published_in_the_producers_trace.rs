@@ -21,7 +21,10 @@ async fn verdict_is_published_in_the_producers_trace() {
     let records = verdicts.wait_for(1, WAIT).await;
     let by_id = verdicts_by_id(&records);
     let verdict = &by_id[&id][0];
-    assert!(!verdict.suspicious, "ordinary traffic is clean: {verdict:?}");
+    assert!(
+        !verdict.suspicious,
+        "ordinary traffic is clean: {verdict:?}"
+    );
     assert!(verdict.reasons.is_empty());
     assert_eq!(records[0].key(), Some(id.as_bytes()));
     assert_eq!(
@@ -48,8 +51,14 @@ async fn verdict_is_published_in_the_producers_trace() {
         "the consumer span is the producer span's child"
     );
     assert!(!matches!(consumer.status, Status::Error { .. }));
-    assert_eq!(attr(consumer, "messaging.consumer.group.name"), Some(h.group.clone()));
-    assert_eq!(attr(consumer, "analyzer.outcome").as_deref(), Some("verdict"));
+    assert_eq!(
+        attr(consumer, "messaging.consumer.group.name"),
+        Some(h.group.clone())
+    );
+    assert_eq!(
+        attr(consumer, "analyzer.outcome").as_deref(),
+        Some("verdict")
+    );
     assert_eq!(attr(consumer, "analyzer.attempts").as_deref(), Some("1"));
     let consumer_id = consumer.span_context.span_id();
 
@@ -63,7 +72,10 @@ async fn verdict_is_published_in_the_producers_trace() {
             q.name
         );
         let text = attr(q, "db.query.text").unwrap();
-        assert!(!text.contains(&id), "no literal values in query text: {text}");
+        assert!(
+            !text.contains(&id),
+            "no literal values in query text: {text}"
+        );
     }
     let texts: Vec<String> = queries
         .iter()

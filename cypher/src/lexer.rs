@@ -288,9 +288,36 @@ impl Raw {
     }
 }
 
-#[inline]
-fn is_ascii_ident_continue(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+/// ASCII whitespace.
+const C_WS: u8 = 1;
+/// ASCII identifier character: letter, digit, `_`.
+const C_ID: u8 = 2;
+/// ASCII decimal digit.
+const C_DIGIT: u8 = 4;
+
+/// Character classes of ASCII bytes (non-ASCII bytes are 0 and take the Unicode path).
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        if matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C) {
+            t[b] |= C_WS;
+        }
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            t[b] |= C_ID;
+        }
+        if c.is_ascii_digit() {
+            t[b] |= C_DIGIT;
+        }
+        b += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn class(b: u8) -> u8 {
+    CLASS[b as usize]
 }
 
 /// Decodes the char starting at `pos` (which is on a char boundary of valid UTF-8).
@@ -314,22 +341,20 @@ fn char_at(bytes: &[u8], pos: usize) -> (char, usize) {
 /// End of an identifier that starts at `pos` (ASCII fast path, Unicode letters and digits).
 #[inline]
 fn ident_end(bytes: &[u8], mut pos: usize) -> usize {
-    while pos < bytes.len() {
-        let b = bytes[pos];
-        if is_ascii_ident_continue(b) {
-            pos += 1;
-        } else if b >= 0x80 {
+    loop {
+        pos += bytes[pos..]
+            .iter()
+            .position(|&b| class(b) & C_ID == 0)
+            .unwrap_or(bytes.len() - pos);
+        if pos < bytes.len() && bytes[pos] >= 0x80 {
             let (c, len) = char_at(bytes, pos);
             if c.is_alphanumeric() {
                 pos += len;
-            } else {
-                break;
+                continue;
             }
-        } else {
-            break;
         }
+        return pos;
     }
-    pos
 }
 
 /// End of a backtick-quoted name whose opening backtick is at `pos`; `None` if unterminated.
@@ -350,25 +375,74 @@ fn quoted_end(bytes: &[u8], pos: usize) -> Option<usize> {
 }
 
 /// Lexes the token that starts at `pos` (`pos < bytes.len()`, on a char boundary).
+///
+/// The common tokens (words, a single blank, one-character punctuation) are recognised inline;
+/// everything else goes through [`lex_other`], so this stays small enough to inline into the
+/// normaliser's loop.
+#[inline(always)]
 pub(crate) fn lex_at(bytes: &[u8], pos: usize) -> Raw {
+    let b = bytes[pos];
+    if class(b) & C_ID != 0 && class(b) & C_DIGIT == 0 {
+        return lex_word(bytes, pos);
+    }
+    if b == b' '
+        && bytes
+            .get(pos + 1)
+            .is_none_or(|&n| class(n) & C_WS == 0 && n < 0x80)
+    {
+        return Raw::new(TokenKind::Whitespace, pos + 1);
+    }
+    if let Some(kind) = SINGLE[b as usize] {
+        return Raw::new(kind, pos + 1);
+    }
+    lex_other(bytes, pos)
+}
+
+/// Tokens that are one byte whatever follows.
+static SINGLE: [Option<TokenKind>; 256] = {
+    let mut t = [None; 256];
+    t[b'(' as usize] = Some(TokenKind::LParen);
+    t[b')' as usize] = Some(TokenKind::RParen);
+    t[b'[' as usize] = Some(TokenKind::LBracket);
+    t[b']' as usize] = Some(TokenKind::RBracket);
+    t[b'{' as usize] = Some(TokenKind::LBrace);
+    t[b'}' as usize] = Some(TokenKind::RBrace);
+    t[b',' as usize] = Some(TokenKind::Comma);
+    t[b';' as usize] = Some(TokenKind::Semicolon);
+    t[b'?' as usize] = Some(TokenKind::Placeholder);
+    t[b'*' as usize] = Some(TokenKind::Star);
+    t[b'%' as usize] = Some(TokenKind::Percent);
+    t[b'^' as usize] = Some(TokenKind::Caret);
+    t[b'&' as usize] = Some(TokenKind::Ampersand);
+    t
+};
+
+/// An unquoted word starting with an ASCII letter or `_`: keyword, boolean or identifier.
+#[inline(always)]
+fn lex_word(bytes: &[u8], pos: usize) -> Raw {
+    let end = ident_end(bytes, pos + 1);
+    let (kw, flags) = keyword::lookup(&bytes[pos..end]);
+    match kw {
+        Kw::None => Raw::new(TokenKind::Identifier, end),
+        Kw::True | Kw::False => Raw::new(TokenKind::Boolean, end),
+        _ => Raw {
+            kw,
+            kw_flags: flags,
+            ..Raw::new(TokenKind::Keyword, end)
+        },
+    }
+}
+
+#[inline(never)]
+fn lex_other(bytes: &[u8], pos: usize) -> Raw {
     use TokenKind as K;
     let b = bytes[pos];
     let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
     match b {
-        b'a'..=b'z' | b'A'..=b'Z' | b'_' => {
-            let end = ident_end(bytes, pos + 1);
-            let (kw, flags) = keyword::lookup(&bytes[pos..end]);
-            match kw {
-                Kw::None => Raw::new(K::Identifier, end),
-                Kw::True | Kw::False => Raw::new(K::Boolean, end),
-                _ => Raw {
-                    kw,
-                    kw_flags: flags,
-                    ..Raw::new(K::Keyword, end)
-                },
-            }
+        b'a'..=b'z' | b'A'..=b'Z' | b'_' => lex_word(bytes, pos),
+        b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C => {
+            Raw::new(K::Whitespace, whitespace_end(bytes, pos + 1))
         }
-        b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C => Raw::new(K::Whitespace, whitespace_end(bytes, pos + 1)),
         b'0'..=b'9' => lex_number(bytes, pos),
         b'\'' | b'"' => lex_string(bytes, pos, b),
         b'`' => match quoted_end(bytes, pos) {
@@ -491,29 +565,28 @@ pub(crate) fn lex_at(bytes: &[u8], pos: usize) -> Raw {
 
 #[inline]
 fn whitespace_end(bytes: &[u8], mut pos: usize) -> usize {
-    while pos < bytes.len() {
-        match bytes[pos] {
-            b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C => pos += 1,
-            0x80..=0xFF => {
-                let (c, len) = char_at(bytes, pos);
-                if c.is_whitespace() {
-                    pos += len;
-                } else {
-                    break;
-                }
+    loop {
+        pos += bytes[pos..]
+            .iter()
+            .position(|&b| class(b) & C_WS == 0)
+            .unwrap_or(bytes.len() - pos);
+        if pos < bytes.len() && bytes[pos] >= 0x80 {
+            let (c, len) = char_at(bytes, pos);
+            if c.is_whitespace() {
+                pos += len;
+                continue;
             }
-            _ => break,
         }
+        return pos;
     }
-    pos
 }
 
 #[inline]
-fn digits_end(bytes: &[u8], mut pos: usize, valid: fn(u8) -> bool) -> usize {
-    while pos < bytes.len() && (valid(bytes[pos]) || bytes[pos] == b'_') {
-        pos += 1;
-    }
-    pos
+fn digits_end(bytes: &[u8], pos: usize, valid: fn(u8) -> bool) -> usize {
+    pos + bytes[pos.min(bytes.len())..]
+        .iter()
+        .position(|&b| !(valid(b) || b == b'_'))
+        .unwrap_or(bytes.len().saturating_sub(pos))
 }
 
 /// Consumes letters and digits glued to a number: they make the whole run one malformed number,

@@ -49,6 +49,9 @@ pub struct Normalized {
 /// assert_eq!(n.operation, "MATCH");
 /// ```
 pub fn normalize(query: &str) -> Normalized {
+    if query.len() > MAX_QUERY_BYTES {
+        return oversized();
+    }
     SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
         Ok(mut scratch) => normalize_with(query, &mut scratch),
         // Only reachable if normalize were re-entered on this thread; stay correct anyway.
@@ -66,10 +69,25 @@ fn normalize_with(query: &str, scratch: &mut Scratch) -> Normalized {
     walker.run();
     let normalized = walker.finish();
     // A pathological query must not pin its memory to the thread forever.
-    if frames.capacity() > 4 * 1024 {
+    if frames.capacity() > MAX_DEPTH {
         *frames = Vec::new();
     }
     normalized
+}
+
+/// Inputs longer than this (4 GiB) are not walked: they normalise to `?` (nothing of them can
+/// leak) with summary and operation `UNKNOWN`.
+const MAX_QUERY_BYTES: usize = u32::MAX as usize;
+
+#[cold]
+fn oversized() -> Normalized {
+    Normalized {
+        resource: "?".to_owned(),
+        summary: crate::summary::UNKNOWN.to_owned(),
+        operation: crate::summary::UNKNOWN.to_owned(),
+        fingerprint: Fingerprint::of("?"),
+        error: None,
+    }
 }
 
 /// Working vectors reused from call to call on each thread: the walk then allocates only the
@@ -159,17 +177,29 @@ struct Frame {
     saved_item: Option<u32>,
 }
 
-/// A significant token with the lookahead facts the walk needs.
+/// The next name is a label or relationship type.
+const LABEL_EXPR: u8 = 1;
+/// The previous token ended a label operand (`|` or `&` may continue the expression).
+const LABEL_TAIL: u8 = 2;
+/// Inside `*1..3` of a relationship pattern: integers stay.
+const VAR_LENGTH: u8 = 4;
+/// Just after `CYPHER`: a version number stays.
+const CYPHER_VERSION: u8 = 8;
+
+/// A significant token with the lookahead facts the walk needs. Offsets are `u32` to keep it in
+/// 16 bytes (it is copied for every token); `normalize` never walks longer inputs.
 #[derive(Clone, Copy, Debug)]
 struct Sig {
     kind: TokenKind,
     kw: Kw,
     flags: u8,
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
     /// Whitespace or a comment came before it.
     ws: bool,
     unterminated: bool,
+    /// The lexer reported an error on this token (a malformed number, say).
+    bad: bool,
     eof: bool,
 }
 
@@ -189,9 +219,10 @@ struct Walker<'a, 's> {
     next: Sig,
     out: String,
     error: Option<LexError>,
-    /// Open brackets; `frames[0]` is the root, `frames[depth]` the innermost.
-    frames: &'s mut Vec<Frame>,
-    depth: usize,
+    /// The innermost open bracket (the root frame when none is open).
+    top: Frame,
+    /// The brackets enclosing `top`, outermost (the root) first; its length is the depth.
+    stack: &'s mut Vec<Frame>,
     overflow: usize,
     summary: Summary<'a, 's>,
 
@@ -202,14 +233,9 @@ struct Walker<'a, 's> {
     prev_operand: bool,
     /// Kind of the frame the previous `)`/`]`/`}` closed.
     last_closed: FrameKind,
-    /// The next name is a label or relationship type.
-    label_expr: bool,
-    /// The previous token ended a label operand (`|` or `&` may continue the expression).
-    label_tail: bool,
-    /// Inside `*1..3` of a relationship pattern: integers stay.
-    var_length: bool,
-    /// Just after `CYPHER`: a version number stays.
-    cypher_version: bool,
+    /// Facts about the position just after the previous token ([`LABEL_EXPR`], [`LABEL_TAIL`],
+    /// [`VAR_LENGTH`], [`CYPHER_VERSION`]); each token starts with them cleared.
+    ctx: u8,
     /// Just after `ON CREATE` / `ON MATCH` of a MERGE: the `SET` is part of the MERGE.
     on_action: bool,
     admin: Admin,
@@ -222,7 +248,10 @@ struct Walker<'a, 's> {
 fn is_name(kind: TokenKind) -> bool {
     matches!(
         kind,
-        TokenKind::Identifier | TokenKind::QuotedIdentifier | TokenKind::Keyword | TokenKind::Boolean
+        TokenKind::Identifier
+            | TokenKind::QuotedIdentifier
+            | TokenKind::Keyword
+            | TokenKind::Boolean
     )
 }
 
@@ -345,9 +374,8 @@ fn starts_create_command(kw: Kw) -> bool {
 }
 
 impl<'a, 's> Walker<'a, 's> {
-    fn new(src: &'a str, frames: &'s mut Vec<Frame>, summary: Summary<'a, 's>) -> Self {
-        frames.clear();
-        frames.push(Frame::default());
+    fn new(src: &'a str, stack: &'s mut Vec<Frame>, summary: Summary<'a, 's>) -> Self {
+        stack.clear();
         let mut w = Walker {
             src,
             bytes: src.as_bytes(),
@@ -360,22 +388,20 @@ impl<'a, 's> Walker<'a, 's> {
                 end: 0,
                 ws: false,
                 unterminated: false,
+                bad: false,
                 eof: true,
             },
             out: String::with_capacity(src.len() + 8),
             error: None,
-            frames,
-            depth: 0,
+            top: Frame::default(),
+            stack,
             overflow: 0,
             summary,
             prev: TokenKind::Semicolon,
             prev_kw: Kw::None,
             prev_operand: false,
             last_closed: FrameKind::Root,
-            label_expr: false,
-            label_tail: false,
-            var_length: false,
-            cypher_version: false,
+            ctx: 0,
             on_action: false,
             admin: Admin::Off,
             tx_options: false,
@@ -386,6 +412,7 @@ impl<'a, 's> Walker<'a, 's> {
     }
 
     /// Lexes the next significant token from `self.pos`, recording errors of everything it passes.
+    #[inline(always)]
     fn lex_sig(&mut self) -> Sig {
         let mut ws = false;
         while self.pos < self.bytes.len() {
@@ -410,10 +437,11 @@ impl<'a, 's> Walker<'a, 's> {
             kind: TokenKind::Unknown,
             kw: Kw::None,
             flags: 0,
-            start: self.bytes.len(),
-            end: self.bytes.len(),
+            start: self.bytes.len() as u32,
+            end: self.bytes.len() as u32,
             ws,
             unterminated: false,
+            bad: false,
             eof: true,
         }
     }
@@ -430,6 +458,7 @@ impl<'a, 's> Walker<'a, 's> {
         None
     }
 
+    #[inline(always)]
     fn advance(&mut self) -> Sig {
         let t = self.next;
         self.next = self.lex_sig();
@@ -437,9 +466,9 @@ impl<'a, 's> Walker<'a, 's> {
     }
 
     fn run(&mut self) {
+        self.summary.any_token = !self.next.eof;
         while !self.next.eof {
             let t = self.advance();
-            self.summary.any_token = true;
             self.step(t);
         }
     }
@@ -468,7 +497,7 @@ impl<'a, 's> Walker<'a, 's> {
 
     #[inline]
     fn text(&self, t: &Sig) -> &'a str {
-        &self.src[t.start..t.end]
+        &self.src[t.start as usize..t.end as usize]
     }
 
     #[inline]
@@ -478,7 +507,12 @@ impl<'a, 's> Walker<'a, 's> {
 
     #[inline]
     fn top(&mut self) -> &mut Frame {
-        &mut self.frames[self.depth]
+        &mut self.top
+    }
+
+    #[inline]
+    fn depth(&self) -> usize {
+        self.stack.len()
     }
 
     /// Records a scalar constant in the current element.
@@ -501,6 +535,7 @@ impl<'a, 's> Walker<'a, 's> {
         }
     }
 
+    #[inline(always)]
     fn step(&mut self, t: Sig) {
         if self.procedure.is_some() && !self.continue_procedure(&t) {
             self.finish_procedure();
@@ -513,10 +548,12 @@ impl<'a, 's> Walker<'a, 's> {
         }
 
         if self.tracked() {
-            let f = &mut self.frames[self.depth];
+            let f = &mut self.top;
             if f.kind == FrameKind::Map {
                 let keeps_entry = match f.key {
-                    KeyState::AtKey => is_name(t.kind) || matches!(t.kind, TokenKind::Comma | TokenKind::RBrace),
+                    KeyState::AtKey => {
+                        is_name(t.kind) || matches!(t.kind, TokenKind::Comma | TokenKind::RBrace)
+                    }
                     KeyState::AfterKey => t.kind == TokenKind::Colon,
                     _ => true,
                 };
@@ -525,19 +562,20 @@ impl<'a, 's> Walker<'a, 's> {
                 }
             }
         }
-        let was_label_expr = self.label_expr;
-        let was_label_tail = self.label_tail;
-        let was_var_length = self.var_length;
-        let was_cypher_version = self.cypher_version;
-        self.label_expr = false;
-        self.label_tail = false;
-        self.var_length = false;
-        self.cypher_version = false;
+        let was = self.ctx;
+        self.ctx = 0;
+        let was_label_expr = was & LABEL_EXPR != 0;
+        let was_label_tail = was & LABEL_TAIL != 0;
+        let was_var_length = was & VAR_LENGTH != 0;
+        let was_cypher_version = was & CYPHER_VERSION != 0;
         let mut operand = false;
         let mut kw_role = Kw::None;
 
         match t.kind {
-            TokenKind::Identifier | TokenKind::QuotedIdentifier | TokenKind::Keyword | TokenKind::Boolean => {
+            TokenKind::Identifier
+            | TokenKind::QuotedIdentifier
+            | TokenKind::Keyword
+            | TokenKind::Boolean => {
                 if t.unterminated {
                     self.emit(t.ws, "?");
                     self.elem_scalar();
@@ -549,16 +587,17 @@ impl<'a, 's> Walker<'a, 's> {
                     operand = true;
                 }
             }
-            TokenKind::Float if was_cypher_version => self.emit(t.ws, self.text(&t)),
+            TokenKind::Float if was_cypher_version && !t.bad => self.emit(t.ws, self.text(&t)),
             TokenKind::String | TokenKind::Float | TokenKind::Placeholder => {
                 self.emit(t.ws, "?");
                 self.elem_scalar();
                 operand = true;
             }
             TokenKind::Integer => {
-                if (was_var_length || was_cypher_version || self.in_quantifier()) && !t.unterminated {
+                // A malformed number (`*1abc`) is never structural: it goes like any literal.
+                if (was_var_length || was_cypher_version || self.in_quantifier()) && !t.bad {
                     self.emit(t.ws, self.text(&t));
-                    self.var_length = was_var_length;
+                    self.ctx |= was & VAR_LENGTH;
                 } else {
                     self.emit(t.ws, "?");
                     self.elem_scalar();
@@ -595,14 +634,13 @@ impl<'a, 's> Walker<'a, 's> {
                 self.close(&t);
                 operand = true;
                 if self.last_closed == FrameKind::LabelGroup {
-                    self.label_tail = true;
+                    self.ctx |= LABEL_TAIL;
                 }
             }
             TokenKind::Comma => {
                 self.emit(t.ws, ",");
                 if self.tracked() {
-                    let depth = self.depth;
-                    self.end_element(depth, false);
+                    self.end_element(false);
                 }
             }
             TokenKind::Colon => {
@@ -616,7 +654,7 @@ impl<'a, 's> Walker<'a, 's> {
                     f.key = KeyState::Value;
                     f.elem = Elem::Empty;
                 } else {
-                    self.label_expr = true;
+                    self.ctx |= LABEL_EXPR;
                 }
             }
             TokenKind::Dot => {
@@ -632,35 +670,35 @@ impl<'a, 's> Walker<'a, 's> {
             }
             TokenKind::Pipe | TokenKind::Ampersand => {
                 self.emit(t.ws, self.text(&t));
-                let in_list = self.tracked() && self.frames[self.depth].kind == FrameKind::List;
+                let in_list = self.tracked() && self.top.kind == FrameKind::List;
                 if was_label_tail && !(t.kind == TokenKind::Pipe && in_list) {
-                    self.label_expr = true;
+                    self.ctx |= LABEL_EXPR;
                 }
                 self.elem_other();
             }
             TokenKind::Bang => {
                 self.emit(t.ws, "!");
-                self.label_expr = was_label_expr;
+                self.ctx |= was & LABEL_EXPR;
                 self.elem_other();
             }
             TokenKind::Percent => {
                 self.emit(t.ws, "%");
                 if was_label_expr {
-                    self.label_tail = true;
+                    self.ctx |= LABEL_TAIL;
                 }
                 self.elem_other();
             }
             TokenKind::Star => {
                 self.emit(t.ws, "*");
-                let f = &self.frames[self.depth];
+                let f = &self.top;
                 if self.tracked() && f.kind == FrameKind::Rel && !f.rel_where {
-                    self.var_length = true;
+                    self.ctx |= VAR_LENGTH;
                 }
                 self.elem_other();
             }
             TokenKind::DotDot => {
                 self.emit(t.ws, "..");
-                self.var_length = was_var_length;
+                self.ctx |= was & VAR_LENGTH;
                 self.elem_other();
             }
             TokenKind::Semicolon => {
@@ -683,7 +721,7 @@ impl<'a, 's> Walker<'a, 's> {
     fn word(&mut self, t: &Sig, label: bool) -> Option<Kw> {
         let keyword = t.kind == TokenKind::Keyword || t.kind == TokenKind::Boolean;
         let in_map_key = self.tracked() && {
-            let f = &self.frames[self.depth];
+            let f = &self.top;
             f.kind == FrameKind::Map && f.key == KeyState::AtKey
         };
         let name_here = !keyword
@@ -711,8 +749,8 @@ impl<'a, 's> Walker<'a, 's> {
             if in_map_key {
                 self.top().key = KeyState::AfterKey;
             } else if label {
-                self.label_tail = true;
-                self.summary.add_name(t.start, t.end);
+                self.ctx |= LABEL_TAIL;
+                self.summary.add_name(t.start as usize, t.end as usize);
             } else if self.tracked() {
                 let next = self.next.kind;
                 let f = self.top();
@@ -791,9 +829,14 @@ impl<'a, 's> Walker<'a, 's> {
             Kw::Call => {
                 let optional = self.prev_kw == Kw::Optional;
                 if is_name(self.next.kind) && !self.next.unterminated {
-                    self.procedure = Some((optional, self.next.start, self.next.start));
+                    let start = self.next.start as usize;
+                    self.procedure = Some((optional, start, start));
                 } else {
-                    self.clause(Phrase::Fixed(if optional { "OPTIONAL CALL" } else { "CALL" }));
+                    self.clause(Phrase::Fixed(if optional {
+                        "OPTIONAL CALL"
+                    } else {
+                        "CALL"
+                    }));
                 }
             }
             Kw::With if next_kw == Kw::Headers => {}
@@ -819,7 +862,7 @@ impl<'a, 's> Walker<'a, 's> {
             | Kw::Dryrun
             | Kw::Stop => self.admin = Admin::Pending(t.kw.text()),
             Kw::Start if next_kw == Kw::Database => self.admin = Admin::Pending("START"),
-            Kw::Cypher => self.cypher_version = true,
+            Kw::Cypher => self.ctx |= CYPHER_VERSION,
             Kw::In => {
                 if self.prev == TokenKind::RBrace && self.last_closed == FrameKind::Block {
                     self.tx_options = true;
@@ -827,8 +870,8 @@ impl<'a, 's> Walker<'a, 's> {
             }
             Kw::Is => self.after_is(),
             Kw::Where => {
-                if self.tracked() && self.frames[self.depth].kind == FrameKind::Rel {
-                    self.frames[self.depth].rel_where = true;
+                if self.tracked() && self.top.kind == FrameKind::Rel {
+                    self.top.rel_where = true;
                 }
             }
             _ => {}
@@ -845,7 +888,7 @@ impl<'a, 's> Walker<'a, 's> {
             _ => false,
         };
         if label {
-            self.label_expr = true;
+            self.ctx |= LABEL_EXPR;
         }
     }
 
@@ -878,7 +921,7 @@ impl<'a, 's> Walker<'a, 's> {
         };
         let expecting_name = end == start || self.prev == TokenKind::Dot;
         if expecting_name && is_name(t.kind) && !t.unterminated {
-            self.procedure = Some((optional, start, t.end));
+            self.procedure = Some((optional, start, t.end as usize));
             true
         } else {
             !expecting_name && t.kind == TokenKind::Dot && is_name(self.next.kind)
@@ -901,7 +944,7 @@ impl<'a, 's> Walker<'a, 's> {
         loop {
             match n.kind {
                 TokenKind::Integer | TokenKind::Float => return true,
-                TokenKind::Minus | TokenKind::Plus => match self.peek_from(n.end) {
+                TokenKind::Minus | TokenKind::Plus => match self.peek_from(n.end as usize) {
                     Some(s) => n = s,
                     None => return false,
                 },
@@ -911,42 +954,52 @@ impl<'a, 's> Walker<'a, 's> {
     }
 
     fn in_quantifier(&self) -> bool {
-        self.tracked() && self.frames[self.depth].kind == FrameKind::Quant
+        self.tracked() && self.top.kind == FrameKind::Quant
     }
 
     fn push_frame(&mut self, kind: FrameKind) {
-        if self.depth + 1 >= MAX_DEPTH || !self.tracked() {
+        if self.depth() + 1 >= MAX_DEPTH || !self.tracked() {
             if self.tracked() {
                 // Untracked levels may hide anything: the enclosing list cannot be collapsed.
-                self.frames[self.depth].all_const = false;
-                self.frames[self.depth].elem = Elem::Other;
+                self.top.all_const = false;
+                self.top.elem = Elem::Other;
             }
             self.overflow += 1;
             return;
         }
         let out_start = self.out.len() - 1;
         let saved_item = self.summary.current.map(|i| i as u32);
-        self.depth += 1;
-        self.frames.truncate(self.depth);
-        self.frames.push(Frame {
-            kind,
-            out_start,
-            elem: Elem::Empty,
-            key: KeyState::AtKey,
-            all_const: true,
-            has_compound: false,
-            rel_where: false,
-            elems: 0,
-            saved_item,
-        });
+        let parent = std::mem::replace(
+            &mut self.top,
+            Frame {
+                kind,
+                out_start,
+                elem: Elem::Empty,
+                key: KeyState::AtKey,
+                all_const: true,
+                has_compound: false,
+                rel_where: false,
+                elems: 0,
+                saved_item,
+            },
+        );
+        self.stack.push(parent);
+    }
+
+    /// Closes `top`, making its parent the top again.
+    fn pop(&mut self) -> Frame {
+        match self.stack.pop() {
+            Some(parent) => std::mem::replace(&mut self.top, parent),
+            None => self.top,
+        }
     }
 
     fn open_paren(&mut self, t: &Sig, label: bool) {
         self.emit(t.ws, "(");
         let kind = if label {
-            self.label_expr = true;
+            self.ctx |= LABEL_EXPR;
             FrameKind::LabelGroup
-        } else if self.tracked() && self.frames[self.depth].elem == Elem::Name {
+        } else if self.tracked() && self.top.elem == Elem::Name {
             FrameKind::Call
         } else if self.prev_kw == Kw::Call {
             FrameKind::CallScope
@@ -974,8 +1027,11 @@ impl<'a, 's> Walker<'a, 's> {
 
     fn open_brace(&mut self, t: &Sig) {
         self.emit(t.ws, "{");
-        let kind = if matches!(self.prev_kw, Kw::Call | Kw::Exists | Kw::Count | Kw::Collect)
-            || (self.prev == TokenKind::RParen && self.last_closed == FrameKind::CallScope)
+        let kind = if matches!(
+            self.prev_kw,
+            Kw::Call | Kw::Exists | Kw::Count | Kw::Collect
+        ) || (self.prev == TokenKind::RParen
+            && self.last_closed == FrameKind::CallScope)
         {
             FrameKind::Block
         } else if matches!(
@@ -985,13 +1041,13 @@ impl<'a, 's> Walker<'a, 's> {
                 | TokenKind::Minus
                 | TokenKind::ArrowRight
                 | TokenKind::Gt
-        ) && self.quantifier_follows(t.end)
+        ) && self.quantifier_follows(t.end as usize)
         {
             FrameKind::Quant
         } else if self.next.kind == TokenKind::Keyword
             && starts_clause(self.next.kw)
             && self
-                .peek_from(self.next.end)
+                .peek_from(self.next.end as usize)
                 .is_none_or(|s| s.kind != TokenKind::Colon)
         {
             FrameKind::Block
@@ -1044,27 +1100,31 @@ impl<'a, 's> Walker<'a, 's> {
             self.last_closed = FrameKind::Root;
             return;
         }
-        let Some(target) = (1..=self.depth).rev().find(|&d| matches_closer(self.frames[d].kind))
-        else {
+        let depth = self.depth();
+        let target = if matches_closer(self.top.kind) && depth > 0 {
+            Some(depth)
+        } else {
+            (1..depth)
+                .rev()
+                .find(|&d| matches_closer(self.stack[d].kind))
+        };
+        let Some(target) = target else {
             // A stray closer: written as is, it closes nothing.
             self.emit(t.ws, self.text(t));
             self.elem_other();
             self.last_closed = FrameKind::Root;
             return;
         };
-        while self.depth > target {
+        while self.depth() > target {
             // Frames left open inside the one being closed: abandon them.
-            let f = self.frames[self.depth];
-            self.depth -= 1;
+            let f = self.pop();
             if f.kind == FrameKind::Block {
                 self.summary.current = f.saved_item.map(|i| i as usize);
             }
             self.report(Elem::Other);
         }
-        let depth = self.depth;
-        self.end_element(depth, true);
-        let f = self.frames[depth];
-        self.depth -= 1;
+        self.end_element(true);
+        let f = self.pop();
         let class = match f.kind {
             FrameKind::List => {
                 if f.elems == 0 {
@@ -1115,9 +1175,9 @@ impl<'a, 's> Walker<'a, 's> {
         };
     }
 
-    /// Ends the element of frame `depth` at a `,` or its closer.
-    fn end_element(&mut self, depth: usize, closing: bool) {
-        let f = &mut self.frames[depth];
+    /// Ends the element of the innermost frame at a `,` or its closer.
+    fn end_element(&mut self, closing: bool) {
+        let f = &mut self.top;
         match f.kind {
             FrameKind::List | FrameKind::Call => {
                 if f.elem == Elem::Empty && closing && f.elems == 0 {
@@ -1131,7 +1191,8 @@ impl<'a, 's> Walker<'a, 's> {
                 }
             }
             FrameKind::Map => {
-                let empty = f.key == KeyState::AtKey && f.elem == Elem::Empty && closing && f.elems == 0;
+                let empty =
+                    f.key == KeyState::AtKey && f.elem == Elem::Empty && closing && f.elems == 0;
                 if !empty {
                     f.elems += 1;
                     let value_const = matches!(f.elem, Elem::Scalar | Elem::Compound);
@@ -1199,7 +1260,7 @@ impl<'a, 's> Walker<'a, 's> {
         self.on_action = false;
         self.summary.current = None;
         if self.tracked() {
-            self.frames[self.depth].elem = Elem::Empty;
+            self.top.elem = Elem::Empty;
         }
     }
 }
@@ -1215,15 +1276,17 @@ fn is_scalar_text(piece: &str) -> bool {
     }
 }
 
+#[inline(always)]
 fn sig_of(raw: Raw, start: usize, ws: bool) -> Sig {
     Sig {
         kind: raw.kind,
         kw: raw.kw,
         flags: raw.kw_flags,
-        start,
-        end: raw.end,
+        start: start as u32,
+        end: raw.end as u32,
         ws,
         unterminated: raw.unterminated,
+        bad: raw.error.is_some(),
         eof: false,
     }
 }

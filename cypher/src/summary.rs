@@ -97,7 +97,11 @@ impl<'a, 's> Summary<'a, 's> {
         }
         let text = &self.src.as_bytes()[start..end];
         let bytes = self.src.as_bytes();
-        if self.names.iter().any(|n| n.item == item && &bytes[n.start..n.end] == text) {
+        if self
+            .names
+            .iter()
+            .any(|n| n.item == item && &bytes[n.start..n.end] == text)
+        {
             return;
         }
         self.names.push(Name { item, start, end });

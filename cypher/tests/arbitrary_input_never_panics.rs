@@ -27,11 +27,12 @@ fn check(input: &str) {
 
 const FRAGMENTS: &[&str] = &[
     "MATCH", "match", "OPTIONAL", "CREATE", "MERGE", "ON", "SET", "DELETE", "DETACH", "CALL",
-    "RETURN", "WITH", "UNWIND", "AS", "WHERE", "IN", "IS", "NOT", "NULL", "true", "LIMIT", "CYPHER",
-    "EXISTS", "COUNT", "SHOW", "INDEX", "FOREACH", "LOAD", "CSV", "USE", "n", "m", "Person", "x",
-    "db", "labels", "(", ")", "[", "]", "{", "}", ",", ".", "..", ":", "::", "|", "&", "!", "%", "*",
-    "-", "+", "->", "<-", "=", "<>", "$p", "$", "?", "'", "\"", "`", "\\", "'s'", "\"d\"", "`q`",
-    "1", "-1", "0x1F", "1.5", ".5", "1e3", "12ab", "/*", "*/", "//", "\n", " ", " ", "é", "#", ";",
+    "RETURN", "WITH", "UNWIND", "AS", "WHERE", "IN", "IS", "NOT", "NULL", "true", "LIMIT",
+    "CYPHER", "EXISTS", "COUNT", "SHOW", "INDEX", "FOREACH", "LOAD", "CSV", "USE", "n", "m",
+    "Person", "x", "db", "labels", "(", ")", "[", "]", "{", "}", ",", ".", "..", ":", "::", "|",
+    "&", "!", "%", "*", "-", "+", "->", "<-", "=", "<>", "$p", "$", "?", "'", "\"", "`", "\\",
+    "'s'", "\"d\"", "`q`", "1", "-1", "0x1F", "1.5", ".5", "1e3", "12ab", "/*", "*/", "//", "\n",
+    " ", " ", "é", "#", ";",
 ];
 
 fn soup() -> impl Strategy<Value = String> {
@@ -84,7 +85,11 @@ proptest! {
 #[test]
 fn deep_nesting_and_long_inputs() {
     for depth in [10, 63, 64, 65, 200, 5000] {
-        check(&format!("RETURN {}1{}", "[".repeat(depth), "]".repeat(depth)));
+        check(&format!(
+            "RETURN {}1{}",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        ));
         check(&format!("RETURN {}", "(".repeat(depth)));
         check(&format!("RETURN {}", "]}".repeat(depth)));
         check(&format!("MATCH {}", "{a: [".repeat(depth)));

@@ -33,7 +33,11 @@ fn memory_stays_under_the_bound() {
         assert!(cache.used_bytes() <= max, "{} > {max}", cache.used_bytes());
     }
     let per_entry = ENTRY_OVERHEAD + query(4_999).len() * 2;
-    assert!(cache.len() >= max / per_entry / 2, "kept only {}", cache.len());
+    assert!(
+        cache.len() >= max / per_entry / 2,
+        "kept only {}",
+        cache.len()
+    );
     assert!(cache.len() < 5_000);
     assert_eq!(cache.max_bytes(), max);
 }
@@ -64,7 +68,10 @@ fn hot_entries_survive_a_stream_of_one_off_queries() {
         cache.normalize(&query(i));
         // Used between every few one-offs, like a busy endpoint.
         if i % 8 == 0 {
-            assert!(Arc::ptr_eq(&first, &cache.normalize(hot)), "hot entry evicted at {i}");
+            assert!(
+                Arc::ptr_eq(&first, &cache.normalize(hot)),
+                "hot entry evicted at {i}"
+            );
         }
     }
 }

@@ -22,12 +22,18 @@ fn a_query_argument_prints_one_object() {
     assert_eq!(text.lines().count(), 1);
     assert!(text.starts_with("{\"resource\":"), "field order: {text}");
     let v = parse(text.trim_end());
-    assert_eq!(v["resource"], "MATCH (t:Transaction {id: ?})-[:USES_CARD]->(c:Card) RETURN c");
+    assert_eq!(
+        v["resource"],
+        "MATCH (t:Transaction {id: ?})-[:USES_CARD]->(c:Card) RETURN c"
+    );
     assert_eq!(v["summary"], "MATCH Transaction USES_CARD Card");
     assert_eq!(v["operation"], "MATCH");
     let fp = v["fingerprint"].as_str().unwrap();
     assert_eq!(fp.len(), 16);
-    assert!(fp.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert!(
+        fp.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
     assert!(v.get("error").is_none());
 }
 
@@ -47,7 +53,12 @@ fn json_lines_in_order_with_errors_per_line() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("binary runs");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "a bad line must not fail the run");
     let text = String::from_utf8(out.stdout).unwrap();
@@ -58,7 +69,10 @@ fn json_lines_in_order_with_errors_per_line() {
     assert!(lines[2]["error"].is_string());
     assert!(lines[3]["error"].is_string());
     assert_eq!(lines[4]["resource"], "RETURN ?");
-    assert_eq!(lines[4]["error"], "unterminated string literal at bytes 7..27");
+    assert_eq!(
+        lines[4]["error"],
+        "unterminated string literal at bytes 7..27"
+    );
     assert!(lines[5]["error"].is_string());
     assert_eq!(lines[6]["summary"], "MATCH A");
     // Error texts never echo the input.

@@ -11,7 +11,10 @@ fn pinned_values_never_change_across_releases() {
         ("", "e2c4a4a507a06179"),
         ("RETURN ?", "2694dfa4a551ac6b"),
         ("MATCH (n) RETURN ?", "38ecabbde8ea18f8"),
-        ("MATCH (t:Transaction {id: $id})-[:USES_CARD]->(c:Card) RETURN c", "412e9e87ffb5a37f"),
+        (
+            "MATCH (t:Transaction {id: $id})-[:USES_CARD]->(c:Card) RETURN c",
+            "412e9e87ffb5a37f",
+        ),
     ];
     for (resource, hex) in table {
         assert_eq!(Fingerprint::of(resource).to_string(), hex, "{resource:?}");
@@ -42,13 +45,21 @@ fn every_length_and_every_byte_counts() {
     // Lengths around the 8- and 16-byte blocks, one byte changed at each position.
     let mut seen = std::collections::HashSet::new();
     for len in 0..40 {
-        let base: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
-        assert!(seen.insert(Fingerprint::of(&base)), "collision at len {len}");
+        let base: String = (0..len)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        assert!(
+            seen.insert(Fingerprint::of(&base)),
+            "collision at len {len}"
+        );
         for pos in 0..len {
             let mut bytes = base.clone().into_bytes();
             bytes[pos] = b'?';
             let changed = String::from_utf8(bytes).unwrap();
-            assert!(seen.insert(Fingerprint::of(&changed)), "collision at {len}/{pos}");
+            assert!(
+                seen.insert(Fingerprint::of(&changed)),
+                "collision at {len}/{pos}"
+            );
         }
     }
     // Trailing zero bytes are not padding.

@@ -29,14 +29,21 @@ fn whitespace_and_comments() {
     one("/* a\n * b */", K::BlockComment);
     assert_eq!(
         lexes("a// c\nb"),
-        vec![(K::Identifier, "a"), (K::LineComment, "// c"), (K::Whitespace, "\n"), (K::Identifier, "b")]
+        vec![
+            (K::Identifier, "a"),
+            (K::LineComment, "// c"),
+            (K::Whitespace, "\n"),
+            (K::Identifier, "b")
+        ]
     );
     assert_eq!(lexes("/**/"), vec![(K::BlockComment, "/**/")]);
 }
 
 #[test]
 fn keywords_are_case_insensitive_and_names_are_not_keywords() {
-    for kw in ["MATCH", "match", "Match", "oPtIoNaL", "RETURN", "detach", "Foreach", "USE"] {
+    for kw in [
+        "MATCH", "match", "Match", "oPtIoNaL", "RETURN", "detach", "Foreach", "USE",
+    ] {
         one(kw, K::Keyword);
     }
     for name in ["n", "person", "Matches", "_x1", "été", "名前", "x_MATCH"] {
@@ -54,17 +61,32 @@ fn quoted_identifiers_with_doubled_backticks() {
     one("````", K::QuotedIdentifier);
     assert_eq!(
         lexes("`a`.`b`"),
-        vec![(K::QuotedIdentifier, "`a`"), (K::Dot, "."), (K::QuotedIdentifier, "`b`")]
+        vec![
+            (K::QuotedIdentifier, "`a`"),
+            (K::Dot, "."),
+            (K::QuotedIdentifier, "`b`")
+        ]
     );
 }
 
 #[test]
 fn parameters() {
-    for p in ["$name", "$0", "$12", "$_x", "$`odd name`", "$`a``b`", "$été"] {
+    for p in [
+        "$name",
+        "$0",
+        "$12",
+        "$_x",
+        "$`odd name`",
+        "$`a``b`",
+        "$été",
+    ] {
         one(p, K::Parameter);
     }
     assert_eq!(lexes("$("), vec![(K::Dollar, "$"), (K::LParen, "(")]);
-    assert_eq!(lexes("$ x"), vec![(K::Dollar, "$"), (K::Whitespace, " "), (K::Identifier, "x")]);
+    assert_eq!(
+        lexes("$ x"),
+        vec![(K::Dollar, "$"), (K::Whitespace, " "), (K::Identifier, "x")]
+    );
 }
 
 #[test]
@@ -94,7 +116,10 @@ fn strings_with_every_escape() {
         one(s, K::String);
         assert!(errors(s).is_empty(), "{s}");
     }
-    assert_eq!(lexes(r"'a\\'b"), vec![(K::String, r"'a\\'"), (K::Identifier, "b")]);
+    assert_eq!(
+        lexes(r"'a\\'b"),
+        vec![(K::String, r"'a\\'"), (K::Identifier, "b")]
+    );
 }
 
 #[test]
@@ -102,22 +127,39 @@ fn numbers_in_every_form() {
     for i in ["0", "42", "1_000", "0x1F", "0XfF", "0o17", "0x1_F"] {
         one(i, K::Integer);
     }
-    for f in ["1.5", ".5", "1e3", "1E-3", "1.5e+10", "6.02E23", "0.0", ".5e2"] {
+    for f in [
+        "1.5", ".5", "1e3", "1E-3", "1.5e+10", "6.02E23", "0.0", ".5e2",
+    ] {
         one(f, K::Float);
     }
     assert_eq!(
         lexes("1..3"),
         vec![(K::Integer, "1"), (K::DotDot, ".."), (K::Integer, "3")]
     );
-    assert_eq!(lexes("n.prop"), vec![(K::Identifier, "n"), (K::Dot, "."), (K::Identifier, "prop")]);
-    assert_eq!(lexes("x[..5]")[2..4], [(K::DotDot, ".."), (K::Integer, "5")]);
+    assert_eq!(
+        lexes("n.prop"),
+        vec![(K::Identifier, "n"), (K::Dot, "."), (K::Identifier, "prop")]
+    );
+    assert_eq!(
+        lexes("x[..5]")[2..4],
+        [(K::DotDot, ".."), (K::Integer, "5")]
+    );
 }
 
 #[test]
 fn malformed_numbers_are_one_token_with_an_error() {
-    for (input, kind) in [("12abc", K::Integer), ("0x", K::Integer), ("1.5x", K::Float), ("0o9", K::Integer)] {
+    for (input, kind) in [
+        ("12abc", K::Integer),
+        ("0x", K::Integer),
+        ("1.5x", K::Float),
+        ("0o9", K::Integer),
+    ] {
         one(input, kind);
-        assert_eq!(errors(input)[0].kind, LexErrorKind::MalformedNumber, "{input}");
+        assert_eq!(
+            errors(input)[0].kind,
+            LexErrorKind::MalformedNumber,
+            "{input}"
+        );
     }
 }
 
@@ -163,7 +205,10 @@ fn every_operator_and_punctuation() {
     for (text, kind) in table {
         one(text, kind);
     }
-    assert_eq!(lexes("<-->"), vec![(K::ArrowLeft, "<-"), (K::ArrowRight, "->")]);
+    assert_eq!(
+        lexes("<-->"),
+        vec![(K::ArrowLeft, "<-"), (K::ArrowRight, "->")]
+    );
     assert_eq!(lexes("<--"), vec![(K::ArrowLeft, "<-"), (K::Minus, "-")]);
 }
 
@@ -178,12 +223,42 @@ fn unknown_characters_are_tokens_and_errors() {
 #[test]
 fn unterminated_tokens_run_to_the_end_and_are_reported() {
     let table = [
-        ("RETURN 'abc", K::String, "'abc", LexErrorKind::UnterminatedString),
-        ("RETURN \"a\\\"", K::String, "\"a\\\"", LexErrorKind::UnterminatedString),
-        ("RETURN 'a\\", K::String, "'a\\", LexErrorKind::UnterminatedString),
-        ("RETURN /* x", K::BlockComment, "/* x", LexErrorKind::UnterminatedComment),
-        ("RETURN `a``", K::QuotedIdentifier, "`a``", LexErrorKind::UnterminatedQuotedIdentifier),
-        ("RETURN $`a", K::Parameter, "$`a", LexErrorKind::UnterminatedQuotedIdentifier),
+        (
+            "RETURN 'abc",
+            K::String,
+            "'abc",
+            LexErrorKind::UnterminatedString,
+        ),
+        (
+            "RETURN \"a\\\"",
+            K::String,
+            "\"a\\\"",
+            LexErrorKind::UnterminatedString,
+        ),
+        (
+            "RETURN 'a\\",
+            K::String,
+            "'a\\",
+            LexErrorKind::UnterminatedString,
+        ),
+        (
+            "RETURN /* x",
+            K::BlockComment,
+            "/* x",
+            LexErrorKind::UnterminatedComment,
+        ),
+        (
+            "RETURN `a``",
+            K::QuotedIdentifier,
+            "`a``",
+            LexErrorKind::UnterminatedQuotedIdentifier,
+        ),
+        (
+            "RETURN $`a",
+            K::Parameter,
+            "$`a",
+            LexErrorKind::UnterminatedQuotedIdentifier,
+        ),
     ];
     for (input, kind, last, error) in table {
         let tokens = lexes(input);

@@ -10,7 +10,10 @@ use std::collections::HashMap;
 fn report(name: &str, failures: &[String]) {
     if !failures.is_empty() {
         let shown: Vec<&String> = failures.iter().take(25).collect();
-        panic!("{name}: {} failures, first ones:\n{shown:#?}", failures.len());
+        panic!(
+            "{name}: {} failures, first ones:\n{shown:#?}",
+            failures.len()
+        );
     }
 }
 
@@ -81,7 +84,10 @@ fn no_literal_of_the_input_leaks_into_the_resource() {
     for q in tck() {
         let n = normalize(&q.query);
         for problem in leaks(&q.query, &n.resource) {
-            failures.push(format!("{}: {problem}\n  input: {:?}\n  resource: {:?}", q.id, q.query, n.resource));
+            failures.push(format!(
+                "{}: {problem}\n  input: {:?}\n  resource: {:?}",
+                q.id, q.query, n.resource
+            ));
         }
     }
     report("literal leaks", &failures);
@@ -93,7 +99,10 @@ fn summary_and_operation_are_never_empty_and_fit_the_limit() {
     for q in tck() {
         let n = normalize(&q.query);
         if n.summary.is_empty() || n.operation.is_empty() || n.summary.chars().count() > 255 {
-            failures.push(format!("{}: summary {:?} operation {:?}", q.id, n.summary, n.operation));
+            failures.push(format!(
+                "{}: summary {:?} operation {:?}",
+                q.id, n.summary, n.operation
+            ));
         }
         if n.fingerprint != Fingerprint::of(&n.resource) {
             failures.push(format!("{}: fingerprint is not the resource's", q.id));
@@ -126,7 +135,10 @@ fn literal_values_do_not_change_the_resource() {
             }
         }
     }
-    assert!(rewritten > 5000, "only {rewritten} variants had literals to rewrite");
+    assert!(
+        rewritten > 5000,
+        "only {rewritten} variants had literals to rewrite"
+    );
     report("value invariance", &failures);
 }
 
@@ -140,7 +152,10 @@ fn growing_literal_lists_does_not_change_the_resource() {
             check_variant(&mut failures, &q.id, &q.query, &variant, "list length");
         }
     }
-    assert!(grown > 300, "only {grown} queries had a literal list to grow");
+    assert!(
+        grown > 300,
+        "only {grown} queries had a literal list to grow"
+    );
     report("list-length invariance", &failures);
 }
 
@@ -172,11 +187,23 @@ fn the_checks_can_fail() {
     assert!(!leaks("RETURN x * 2", "RETURN x * 2").is_empty());
     assert!(!leaks("RETURN 'abc def'", "RETURN abc def").is_empty());
     assert!(!leaks("RETURN true", "RETURN true").is_empty());
-    assert!(leaks("MATCH ()-[*1..3]->() RETURN 'x'", "MATCH ()-[*1..3]->() RETURN ?").is_empty());
+    assert!(
+        leaks(
+            "MATCH ()-[*1..3]->() RETURN 'x'",
+            "MATCH ()-[*1..3]->() RETURN ?"
+        )
+        .is_empty()
+    );
     assert!(leaks("CYPHER 5 RETURN 1", "CYPHER 5 RETURN ?").is_empty());
 
-    assert_eq!(rewrite_values("RETURN 1, 'a', true", 0, false), "RETURN 7003, 'v6\\'x \\u00e9', false");
-    assert_eq!(rewrite_values("MATCH ()-[*1..3]->() RETURN -1", 0, true), "MATCH ()-[*1..3]->() RETURN --7019");
+    assert_eq!(
+        rewrite_values("RETURN 1, 'a', true", 0, false),
+        "RETURN 7003, 'v6\\'x \\u00e9', false"
+    );
+    assert_eq!(
+        rewrite_values("MATCH ()-[*1..3]->() RETURN -1", 0, true),
+        "MATCH ()-[*1..3]->() RETURN --7019"
+    );
     assert_eq!(
         grow_lists("RETURN [1, 2], xs[0], [x, 1]").as_deref(),
         Some("RETURN [1, 2, 7012, -7024], xs[0], [x, 1]")

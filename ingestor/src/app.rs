@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::handler::Handler;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
@@ -79,17 +80,21 @@ impl AppState {
 
 /// The service's router, state included.
 pub fn app(state: AppState) -> Router {
-    let transactions = Router::new()
-        .route("/transactions", post(post_transaction))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // Only the business route is traced: health probes every few seconds would bury the
-        // traces that matter.
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+    // Only the business route is traced: health probes every few seconds would bury the
+    // traces that matter.
+    let traced = server_span::Traced {
+        state: state.clone(),
+        name: "POST /transactions",
+        route: "/transactions",
+    };
+    let post_transaction = post_transaction
+        .layer(axum::middleware::from_fn_with_state(
+            traced,
             server_span::trace_request,
-        ));
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
-        .merge(transactions)
+        .route("/transactions", post(post_transaction))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)

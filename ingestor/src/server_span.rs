@@ -8,11 +8,10 @@
 //! OpenTelemetry API directly rather than through `tracing`: one span per request on the hot
 //! path, and the OpenTelemetry SDK is the cheaper of the two routes to the exporter.
 
-use std::borrow::Cow;
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{Version, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{Method, Version, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use opentelemetry::trace::{FutureExt, Link, SpanKind, Status, TraceContextExt, Tracer};
@@ -20,23 +19,31 @@ use opentelemetry::{Context, KeyValue};
 
 use crate::app::{AppState, Refusal};
 
-/// Runs the rest of the request inside a SERVER span named `{method} {route}`.
-pub(crate) async fn trace_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let extracted = telemetry::http::extract(request.headers());
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
+/// A traced route: the span name and the `http.route` template, both fixed at build time so a
+/// request allocates none of them.
+#[derive(Clone)]
+pub(crate) struct Traced {
+    pub(crate) state: AppState,
+    /// `{METHOD} {route}`, e.g. `POST /transactions`.
+    pub(crate) name: &'static str,
+    /// The route template, e.g. `/transactions`.
+    pub(crate) route: &'static str,
+}
 
-    let mut attributes = Vec::with_capacity(12);
-    attributes.push(KeyValue::new("http.request.method", method.clone()));
-    if let Some(route) = &route {
-        attributes.push(KeyValue::new("http.route", route.clone()));
-    }
-    attributes.push(KeyValue::new("url.path", request.uri().path().to_owned()));
+/// Runs the rest of the request inside a SERVER span.
+pub(crate) async fn trace_request(State(traced): State<Traced>, request: Request, next: Next) -> Response {
+    let extracted = telemetry::http::extract(request.headers());
+
+    let mut attributes = Vec::with_capacity(10);
+    attributes.push(KeyValue::new("http.request.method", method_name(request.method())));
+    attributes.push(KeyValue::new("http.route", traced.route));
+    let path = request.uri().path();
+    attributes.push(if path == traced.route {
+        KeyValue::new("url.path", traced.route)
+    } else {
+        KeyValue::new("url.path", path.to_owned())
+    });
     attributes.push(KeyValue::new("url.scheme", "http"));
-    attributes.push(KeyValue::new("network.protocol.name", "http"));
     attributes.push(KeyValue::new(
         "network.protocol.version",
         protocol_version(request.version()),
@@ -54,7 +61,6 @@ pub(crate) async fn trace_request(State(state): State<AppState>, request: Reques
     }
     if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
         attributes.push(KeyValue::new("client.address", peer.ip().to_string()));
-        attributes.push(KeyValue::new("network.peer.port", i64::from(peer.port())));
     }
     if let Some(agent) = request
         .headers()
@@ -67,13 +73,9 @@ pub(crate) async fn trace_request(State(state): State<AppState>, request: Reques
         attributes.push(KeyValue::new("telemetry.propagation.problem", problem));
     }
 
-    let name: Cow<'static, str> = match &route {
-        Some(route) => format!("{method} {route}").into(),
-        None => method.into(),
-    };
-    let tracer = state.tracer();
+    let tracer = traced.state.tracer();
     let span = tracer
-        .span_builder(name)
+        .span_builder(traced.name)
         .with_kind(SpanKind::Server)
         .with_attributes(attributes)
         .with_links(extracted.links.into_iter().map(Link::with_context).collect())
@@ -84,6 +86,23 @@ pub(crate) async fn trace_request(State(state): State<AppState>, request: Reques
 
     end_span(&cx, &response);
     response
+}
+
+/// The method as semantic conventions want it: the known ones by name, anything else `_OTHER`
+/// (a client-chosen method must not become an attribute value of unbounded cardinality).
+fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "_OTHER",
+    }
 }
 
 fn end_span(cx: &Context, response: &Response) {

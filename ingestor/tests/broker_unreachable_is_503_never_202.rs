@@ -49,9 +49,10 @@ async fn broker_down_then_up() {
     kafka.create_topic(TOPIC, 1).unwrap();
     let config = KafkaConfig::new(kafka.bootstrap_servers())
         .with_topic(TOPIC)
-        .with_send_timeout(Duration::from_millis(1000))
+        .with_send_timeout(Duration::from_millis(2000))
         .with_ready_timeout(Duration::from_millis(300));
     let h = Harness::start_with(kafka, config).await;
+    h.wait_ready().await;
     assert_eq!(h.post(&valid("updown-1")).await.status(), 202);
 
     h.kafka.all_brokers_down().unwrap();

@@ -35,6 +35,7 @@ async fn server_span_records_the_outcome() {
         .with_topic(TOPIC)
         .with_send_timeout(Duration::from_millis(800));
     let h = Harness::start_with(kafka, config).await;
+    h.wait_ready().await;
 
     let refused_trace = "11111111111111111111111111111111";
     let body = with("card_id", json!("4111 1111 1111 1111"));

@@ -45,7 +45,9 @@ mod tests {
 
     #[test]
     fn real_codes_pass_and_others_do_not() {
-        for ok in ["EUR", "USD", "JPY", "GBP", "CHF", "XOF", "XCG", "SLE", "ZWG", "CLF"] {
+        for ok in [
+            "EUR", "USD", "JPY", "GBP", "CHF", "XOF", "XCG", "SLE", "ZWG", "CLF",
+        ] {
             assert!(is_active(ok), "{ok}");
         }
         for bad in [

@@ -231,8 +231,7 @@ impl std::error::Error for Invalid {}
 /// Whether `s` is a valid identifier.
 pub fn is_valid_id(s: &str) -> bool {
     (1..=MAX_ID_LEN).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
 }
 
@@ -317,7 +316,8 @@ impl RawFields {
         };
         let currency = self.text(Field::Currency, is_valid_currency)?;
         let timestamp = self.text(Field::Timestamp, |s| parse_timestamp(s).is_some())?;
-        let timestamp_ms = parse_timestamp(&timestamp).ok_or(Invalid::BadValue(Field::Timestamp))?;
+        let timestamp_ms =
+            parse_timestamp(&timestamp).ok_or(Invalid::BadValue(Field::Timestamp))?;
         Ok(Transaction {
             id,
             account_id,
@@ -488,8 +488,20 @@ mod tests {
             assert!(Amount::parse(ok).is_some(), "{ok}");
         }
         for bad in [
-            "0", "0.00", "-1", "+1", "1.234", "1e3", " 1", "", ".5", "1.", "01", "1,00",
-            "1000000000000000", "１",
+            "0",
+            "0.00",
+            "-1",
+            "+1",
+            "1.234",
+            "1e3",
+            " 1",
+            "",
+            ".5",
+            "1.",
+            "01",
+            "1,00",
+            "1000000000000000",
+            "１",
         ] {
             assert!(Amount::parse(bad).is_none(), "{bad:?}");
         }
@@ -500,8 +512,16 @@ mod tests {
     fn each_rule_has_its_error_and_message_without_the_value() {
         let cases: Vec<(Vec<u8>, Invalid, &str)> = vec![
             (b"".to_vec(), Invalid::Empty, "payload: empty"),
-            (b"not json at all".to_vec(), Invalid::NotJson, "payload: not JSON"),
-            (b"[1,2]".to_vec(), Invalid::NotAnObject, "payload: not a JSON object"),
+            (
+                b"not json at all".to_vec(),
+                Invalid::NotJson,
+                "payload: not JSON",
+            ),
+            (
+                b"[1,2]".to_vec(),
+                Invalid::NotAnObject,
+                "payload: not a JSON object",
+            ),
             (
                 with("amount", r#""-12.00""#),
                 Invalid::BadValue(Field::Amount),
@@ -548,8 +568,14 @@ mod tests {
 
     #[test]
     fn duplicates_are_refused_and_unknown_fields_ignored() {
-        let dup = VALID.replace(r#""currency":"EUR""#, r#""currency":"EUR","currency":"USD""#);
-        assert_eq!(parse(dup.as_bytes()), Err(Invalid::Duplicate(Field::Currency)));
+        let dup = VALID.replace(
+            r#""currency":"EUR""#,
+            r#""currency":"EUR","currency":"USD""#,
+        );
+        assert_eq!(
+            parse(dup.as_bytes()),
+            Err(Invalid::Duplicate(Field::Currency))
+        );
         let extra = VALID.replace('}', r#","channel":"web","meta":{"a":[1]}}"#);
         assert!(parse(extra.as_bytes()).is_ok());
     }
@@ -559,7 +585,10 @@ mod tests {
         let body = r#"{"amount":"x","id":"!"}"#;
         assert_eq!(parse(body.as_bytes()), Err(Invalid::BadValue(Field::Id)));
         let body = r#"{"id":"a"}"#;
-        assert_eq!(parse(body.as_bytes()), Err(Invalid::Missing(Field::AccountId)));
+        assert_eq!(
+            parse(body.as_bytes()),
+            Err(Invalid::Missing(Field::AccountId))
+        );
     }
 
     #[test]

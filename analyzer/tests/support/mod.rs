@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use analyzer::{Analyzer, Config, Counts, RetryPolicy};
-use opentelemetry::trace::{SpanId, SpanKind, TraceContextExt, TraceId, Tracer};
 use opentelemetry::context::FutureExt;
+use opentelemetry::trace::{SpanId, SpanKind, TraceContextExt, TraceId, Tracer};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use rdkafka::config::ClientConfig;
@@ -413,7 +413,9 @@ pub fn attr(span: &SpanData, key: &str) -> Option<String> {
 pub fn query_spans(spans: &[SpanData]) -> Vec<&SpanData> {
     spans
         .iter()
-        .filter(|s| s.instrumentation_scope.name() == "bolt-tracer" && s.span_kind == SpanKind::Client)
+        .filter(|s| {
+            s.instrumentation_scope.name() == "bolt-tracer" && s.span_kind == SpanKind::Client
+        })
         .filter(|s| attr(s, "db.query.text").is_some())
         .collect()
 }

@@ -1,1 +1,173 @@
-//! Bolt proxy (being built).
+//! A Bolt proxy that traces every query of any client, and bridges Bolt 4.4 clients to Bolt 5
+//! servers.
+//!
+//! Each client connection gets its own upstream connection. The proxy negotiates with each side
+//! on its own: when both speak the same version, frames go through unchanged and a copy is
+//! parsed for tracing; when a Bolt 4.4 client meets a 5.x-only server (neo4rs and FalkorDB),
+//! the proxy translates (HELLO -> HELLO + LOGON, element ids, UTC DateTimes, 5.7 FAILUREs).
+//! Every RUN becomes one CLIENT span (`opentelemetry::global::tracer("bolt-proxy")`) that lasts
+//! until its result stream ends, with the attributes of the workspace conventions.
+//!
+//! ```no_run
+//! use bolt_tracer::proxy::{Proxy, ProxyConfig};
+//!
+//! # async fn run() -> bolt_tracer::proxy::Result<()> {
+//! let proxy = Proxy::bind(ProxyConfig {
+//!     listen: "127.0.0.1:0".parse().unwrap(),
+//!     upstream: "127.0.0.1:7688".into(),
+//!     ..ProxyConfig::default()
+//! })
+//! .await?;
+//! println!("NEO4J_URI=bolt://{}", proxy.local_addr());
+//! proxy.run(async { tokio::signal::ctrl_c().await.unwrap() }).await
+//! # }
+//! ```
+
+mod config;
+mod error;
+mod session;
+mod trace;
+mod translate;
+mod upstream;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+pub use config::{ProxyConfig, UpstreamTls};
+pub use error::{Error, Result};
+
+use session::{Phase, Shared};
+
+/// After the grace period, how long connections get to close before their tasks are aborted.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A bound, not yet running, proxy.
+pub struct Proxy {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("local_addr", &self.local_addr)
+            .field("upstream", &self.shared.config.upstream)
+            .finish()
+    }
+}
+
+impl Proxy {
+    /// Checks the configuration and binds the listen address. Nothing connects to the upstream
+    /// until a client does.
+    pub async fn bind(config: ProxyConfig) -> Result<Proxy> {
+        let upstream = upstream::Upstream::new(&config.upstream, config.upstream_tls.as_ref())?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr()?;
+        let normalizer = Arc::new(cypher::Cache::new(config.normalizer_cache_bytes));
+        Ok(Proxy {
+            listener,
+            local_addr,
+            shared: Arc::new(Shared {
+                config,
+                upstream,
+                normalizer,
+            }),
+        })
+    }
+
+    /// The address clients connect to (with the real port when the config asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` completes, then shuts down gracefully: stops accepting, lets
+    /// in-flight queries and open transactions finish within the configured grace period,
+    /// closes what is left, and returns once every connection is closed (its spans ended).
+    ///
+    /// Connection problems never end this: a client or upstream that misbehaves loses its own
+    /// connection only.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let Proxy {
+            listener,
+            local_addr,
+            shared,
+        } = self;
+        let (phase_tx, phase_rx) = watch::channel(Phase::Running);
+        let permits = Arc::new(Semaphore::new(shared.config.max_connections));
+        let mut tasks = JoinSet::new();
+        tracing::info!(%local_addr, upstream = %shared.config.upstream, "bolt-proxy: listening");
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((socket, peer)) => match permits.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            let shared = shared.clone();
+                            let phase = phase_rx.clone();
+                            tasks.spawn(async move {
+                                session::serve(socket, peer, shared, phase).await;
+                                drop(permit);
+                            });
+                        }
+                        Err(_) => {
+                            // Refused before the handshake: the client sees its connection
+                            // closed and can retry elsewhere or later.
+                            tracing::warn!(%peer, limit = shared.config.max_connections, "bolt-proxy: connection limit reached, refusing");
+                            drop(socket);
+                        }
+                    },
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a little instead of
+                        // spinning on accept.
+                        tracing::warn!(error = %e, "bolt-proxy: accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        drop(listener);
+        tracing::info!(connections = tasks.len(), "bolt-proxy: shutting down");
+        let _ = phase_tx.send(Phase::Draining);
+        let grace = tokio::time::sleep(shared.config.shutdown_grace);
+        tokio::pin!(grace);
+        while !tasks.is_empty() {
+            tokio::select! {
+                _ = tasks.join_next() => {}
+                () = &mut grace => break,
+            }
+        }
+        if !tasks.is_empty() {
+            tracing::warn!(
+                connections = tasks.len(),
+                "bolt-proxy: grace period over, closing connections"
+            );
+            let _ = phase_tx.send(Phase::Closing);
+            let closing = tokio::time::sleep(CLOSE_TIMEOUT);
+            tokio::pin!(closing);
+            while !tasks.is_empty() {
+                tokio::select! {
+                    _ = tasks.join_next() => {}
+                    () = &mut closing => {
+                        tasks.abort_all();
+                        while tasks.join_next().await.is_some() {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -213,6 +213,21 @@ impl TracedGraph {
         }
     }
 
+    /// The instrumentation of one query without any I/O: span start with attributes (and the
+    /// `tx_metadata` injection), `rows` rows counted, span end, metrics and statistics. For the
+    /// overhead benchmark only; not part of the API.
+    #[doc(hidden)]
+    pub fn instrument_without_io(&self, q: Query, rows: u64) -> Query {
+        let (mut span, q) = self
+            .inst
+            .start_query(q, None, &current_context(), true);
+        for _ in 0..rows {
+            span.add_row();
+        }
+        span.end(super::instrument::Ending::Completed);
+        q
+    }
+
     /// [`Graph::run`], traced.
     pub async fn run(&self, q: impl Into<Query>) -> neo4rs::Result<RunResult> {
         let (mut span, q) = self

@@ -238,7 +238,8 @@ impl Instrumentation {
         if let Some(ns) = self.namespace(db) {
             attrs.push(KeyValue::new("db.namespace", ns.to_owned()));
         }
-        self.tracer
+        let span = self
+            .tracer
             .span_builder("transaction")
             .with_kind(SpanKind::Client)
             .with_attributes(attrs)
@@ -499,7 +500,8 @@ fn query_type(t: neo4rs::summary::Type) -> &'static str {
         Type::Read => "r",
         Type::Write => "w",
         Type::ReadWrite => "rw",
-        Type::SchemaWrite => "s",
+        Type::SchemaOnly => "s",
+        Type::Unknown => "unknown",
     }
 }
 

@@ -13,14 +13,20 @@ pub struct TckQuery {
 }
 
 pub fn tck() -> Vec<TckQuery> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/opencypher-tck.jsonl");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/opencypher-tck.jsonl"
+    );
     let text = std::fs::read_to_string(path).expect("the TCK corpus is in tests/data");
     text.lines()
         .map(|line| {
             let v: serde_json::Value = serde_json::from_str(line).expect("corpus line is JSON");
             TckQuery {
                 id: v["id"].as_str().unwrap_or_default().to_owned(),
-                query: v["query"].as_str().expect("corpus line has a query").to_owned(),
+                query: v["query"]
+                    .as_str()
+                    .expect("corpus line has a query")
+                    .to_owned(),
                 valid: v["step"] == "query" && v["expect_error"].is_null(),
             }
         })
@@ -48,9 +54,31 @@ fn is_operand_end(query: &str, t: &Token) -> bool {
         // Keywords before which a list can start; other words are names here (`key[0]`).
         TokenKind::Keyword => !matches!(
             t.text(query).to_ascii_uppercase().as_str(),
-            "IN" | "RETURN" | "WITH" | "UNWIND" | "AND" | "OR" | "XOR" | "NOT" | "WHEN" | "THEN"
-                | "ELSE" | "CASE" | "WHERE" | "BY" | "DISTINCT" | "CONTAINS" | "SET" | "DELETE"
-                | "YIELD" | "SKIP" | "LIMIT" | "IS" | "FROM" | "MERGE" | "CREATE" | "MATCH"
+            "IN" | "RETURN"
+                | "WITH"
+                | "UNWIND"
+                | "AND"
+                | "OR"
+                | "XOR"
+                | "NOT"
+                | "WHEN"
+                | "THEN"
+                | "ELSE"
+                | "CASE"
+                | "WHERE"
+                | "BY"
+                | "DISTINCT"
+                | "CONTAINS"
+                | "SET"
+                | "DELETE"
+                | "YIELD"
+                | "SKIP"
+                | "LIMIT"
+                | "IS"
+                | "FROM"
+                | "MERGE"
+                | "CREATE"
+                | "MATCH"
         ),
         _ => false,
     }
@@ -67,15 +95,18 @@ pub fn structural_numbers(query: &str, toks: &[Token]) -> Vec<bool> {
         let t = &toks[i];
         let prev = i.checked_sub(1).map(|p| toks[p].kind);
         match t.kind {
-            TokenKind::LBracket => {
-                stack.push(matches!(prev, Some(TokenKind::Minus | TokenKind::ArrowLeft)))
-            }
+            TokenKind::LBracket => stack.push(matches!(
+                prev,
+                Some(TokenKind::Minus | TokenKind::ArrowLeft)
+            )),
             TokenKind::RBracket => {
                 stack.pop();
             }
             TokenKind::Star if stack.last() == Some(&true) => {
                 let mut j = i + 1;
-                while j < toks.len() && matches!(toks[j].kind, TokenKind::Integer | TokenKind::DotDot) {
+                while j < toks.len()
+                    && matches!(toks[j].kind, TokenKind::Integer | TokenKind::DotDot)
+                {
                     if toks[j].kind == TokenKind::Integer {
                         keep[j] = true;
                     }
@@ -99,7 +130,9 @@ pub fn structural_numbers(query: &str, toks: &[Token]) -> Vec<bool> {
                 if let Some(close) = close {
                     let inner = &query[t.span.end..close];
                     if inner.chars().any(|c| c.is_ascii_digit())
-                        && inner.chars().all(|c| c.is_ascii_digit() || c == ',' || c.is_ascii_whitespace())
+                        && inner
+                            .chars()
+                            .all(|c| c.is_ascii_digit() || c == ',' || c.is_ascii_whitespace())
                         && inner.matches(',').count() <= 1
                     {
                         let mut j = i + 1;
@@ -179,7 +212,8 @@ pub fn leaks(query: &str, resource: &str) -> Vec<String> {
     outside.push_str(&query[last..]);
     for s in strings {
         let content = s.get(1..s.len().saturating_sub(1)).unwrap_or("");
-        if content.chars().count() >= 3 && !outside.contains(content) && resource.contains(content) {
+        if content.chars().count() >= 3 && !outside.contains(content) && resource.contains(content)
+        {
             problems.push(format!("string content {content:?} in resource"));
         }
     }
@@ -190,7 +224,9 @@ pub fn leaks(query: &str, resource: &str) -> Vec<String> {
 /// (structural numbers left alone). `negative` writes numbers as `-N`.
 pub fn rewrite_values(query: &str, seed: usize, negative: bool) -> String {
     let toks: Vec<Token> = tokenize(query).collect();
-    let sig_idx: Vec<usize> = (0..toks.len()).filter(|&i| !toks[i].kind.is_trivia()).collect();
+    let sig_idx: Vec<usize> = (0..toks.len())
+        .filter(|&i| !toks[i].kind.is_trivia())
+        .collect();
     let sig: Vec<Token> = sig_idx.iter().map(|&i| toks[i].clone()).collect();
     let keep = structural_numbers(query, &sig);
     let mut out = String::with_capacity(query.len() + 16);
@@ -247,7 +283,9 @@ pub fn grow_lists(query: &str) -> Option<String> {
             | TokenKind::RBrace
             | TokenKind::RBracket => true,
             // an index or a projection is not a constant
-            TokenKind::LBrace | TokenKind::LBracket => !prev.is_some_and(|p| is_operand_end(query, p)),
+            TokenKind::LBrace | TokenKind::LBracket => {
+                !prev.is_some_and(|p| is_operand_end(query, p))
+            }
             TokenKind::Minus | TokenKind::Plus => toks
                 .get(i + 1)
                 .is_some_and(|n| matches!(n.kind, TokenKind::Integer | TokenKind::Float)),
@@ -267,7 +305,8 @@ pub fn grow_lists(query: &str) -> Option<String> {
         match t.kind {
             TokenKind::LBracket => {
                 let list = !prev.is_some_and(|p| {
-                    is_operand_end(query, p) || matches!(p.kind, TokenKind::Minus | TokenKind::ArrowLeft)
+                    is_operand_end(query, p)
+                        || matches!(p.kind, TokenKind::Minus | TokenKind::ArrowLeft)
                 });
                 stack.push((i, list, list));
             }
@@ -290,8 +329,12 @@ pub fn grow_lists(query: &str) -> Option<String> {
                     let mut start = open + 1;
                     for (j, tok) in toks.iter().enumerate().take(i).skip(open + 1) {
                         match tok.kind {
-                            TokenKind::LBracket | TokenKind::LBrace | TokenKind::LParen => depth += 1,
-                            TokenKind::RBracket | TokenKind::RBrace | TokenKind::RParen => depth -= 1,
+                            TokenKind::LBracket | TokenKind::LBrace | TokenKind::LParen => {
+                                depth += 1
+                            }
+                            TokenKind::RBracket | TokenKind::RBrace | TokenKind::RParen => {
+                                depth -= 1
+                            }
                             TokenKind::Comma if depth == 0 => start = j + 1,
                             _ => {}
                         }

@@ -58,15 +58,29 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// A fresh cluster with [`TOPIC`] and an ingestor with a 2 s send timeout.
+    /// A fresh cluster with [`TOPIC`] and an ingestor with a 5 s send timeout, ready.
     pub async fn start() -> Harness {
         let kafka = KafkaCluster::start().expect("mock Kafka cluster must start");
         kafka.create_topic(TOPIC, 1).expect("topic");
         let config = KafkaConfig::new(kafka.bootstrap_servers())
             .with_topic(TOPIC)
-            .with_send_timeout(Duration::from_secs(2))
+            .with_send_timeout(Duration::from_secs(5))
             .with_ready_timeout(Duration::from_millis(500));
-        Harness::start_with(kafka, config).await
+        let h = Harness::start_with(kafka, config).await;
+        h.wait_ready().await;
+        h
+    }
+
+    /// Waits until `/readyz` answers 200 (the producer reached the broker); fails after 15 s.
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if self.get("/readyz").await.status() == 200 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the ingestor never became ready");
     }
 
     /// An ingestor configured by `config`, in front of `kafka`.

@@ -1,0 +1,159 @@
+//! What tracing a query costs.
+//!
+//! 1. `instrumentation/*`: the CPU cost of the instrumentation alone (span start with its
+//!    attributes, cached normalisation, `tx_metadata` injection, row counting, span end, metrics,
+//!    statistics), no I/O: once with a no-op exporter, once with the OTLP batch exporter sending
+//!    to a loopback receiver.
+//! 2. `roundtrip` (printed, not a criterion group): the same query through raw neo4rs and through
+//!    `TracedGraph` against the dev stack (FalkorDB behind the bolt-proxy bridge), interleaved
+//!    query by query so both see the same machine state; medians and the traced/raw ratio.
+//!
+//! `cargo bench -p bolt-tracer --bench traced_overhead`
+
+use std::time::{Duration, Instant};
+
+use bolt_tracer::TracedGraph;
+use criterion::{Criterion, criterion_group};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+
+#[derive(Debug)]
+struct NoopExporter;
+
+impl SpanExporter for NoopExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        std::hint::black_box(batch);
+        Ok(())
+    }
+}
+
+const QUERY: &str = "MATCH (t:Transaction {id: $id})-[:USES_CARD]->(c:Card)<-[:USES_CARD]-(o:Transaction) \
+    WHERE o.id <> t.id AND abs(o.ts - t.ts) <= 300000 RETURN count(o) AS n";
+
+fn query() -> neo4rs::Query {
+    neo4rs::query(QUERY).param("id", "tx-000042")
+}
+
+fn lazy_graph() -> neo4rs::Graph {
+    // Never connects: the instrumentation benchmark does no I/O.
+    neo4rs::Graph::new("bolt://127.0.0.1:1", "neo4j", "unused").expect("a lazy pool")
+}
+
+fn instrumentation(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    let mut group = c.benchmark_group("instrumentation");
+
+    let noop = SdkTracerProvider::builder()
+        .with_simple_exporter(NoopExporter)
+        .build();
+    let graph = TracedGraph::builder(lazy_graph())
+        .server("127.0.0.1", 7687)
+        .tracer(noop.tracer("bench"))
+        .build();
+    group.bench_function("noop_exporter", |b| {
+        b.iter(|| graph.instrument_without_io(query(), 1))
+    });
+    group.bench_function("query_construction_only", |b| b.iter(query));
+
+    let collector = rt
+        .block_on(fixtures::otlp::Collector::start())
+        .expect("loopback OTLP receiver");
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(format!("{}/v1/traces", collector.endpoint()))
+        .build()
+        .unwrap();
+    let otlp = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .build();
+    let graph = TracedGraph::builder(lazy_graph())
+        .server("127.0.0.1", 7687)
+        .tracer(otlp.tracer("bench"))
+        .build();
+    group.bench_function("otlp_batch_exporter", |b| {
+        b.iter(|| graph.instrument_without_io(query(), 1))
+    });
+    group.finish();
+    let _ = otlp.shutdown();
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Raw and traced round trips, interleaved, against the real dev stack.
+fn roundtrip() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let stack = fixtures::DevStack::start(fixtures::DevStackOptions::default())
+            .await
+            .expect("the dev stack starts");
+        let connect = || {
+            let config = neo4rs::ConfigBuilder::default()
+                .uri(stack.neo4j_uri())
+                .user(stack.neo4j_user())
+                .password(stack.neo4j_password())
+                .max_connections(1)
+                .build()
+                .unwrap();
+            neo4rs::Graph::connect(config).unwrap()
+        };
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(NoopExporter)
+            .build();
+        let raw = connect();
+        let traced = TracedGraph::builder(connect())
+            .uri(&stack.neo4j_uri())
+            .tracer(provider.tracer("bench"))
+            .build();
+        let q = || neo4rs::query("MATCH (t:Transaction {id: $id}) RETURN count(t) AS n").param("id", "tx-1");
+        let n = std::env::var("ROUNDTRIPS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3_000usize);
+        for _ in 0..200 {
+            raw.execute(q()).await.unwrap().next().await.unwrap();
+            traced.execute(q()).await.unwrap().next().await.unwrap();
+        }
+        let (mut r, mut t) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for i in 0..n {
+            // Alternate which goes first, so neither always follows the other.
+            for which in [i % 2, 1 - i % 2] {
+                let start = Instant::now();
+                if which == 0 {
+                    let mut s = raw.execute(q()).await.unwrap();
+                    while s.next().await.unwrap().is_some() {}
+                    r.push(start.elapsed());
+                } else {
+                    let mut s = traced.execute(q()).await.unwrap();
+                    while s.next().await.unwrap().is_some() {}
+                    t.push(start.elapsed());
+                }
+            }
+        }
+        let (mr, mt) = (median(&mut r), median(&mut t));
+        println!(
+            "roundtrip (dev stack, {n} interleaved pairs): raw median {:.1} µs, traced median {:.1} µs, traced/raw {:.3}",
+            mr.as_secs_f64() * 1e6,
+            mt.as_secs_f64() * 1e6,
+            mt.as_secs_f64() / mr.as_secs_f64()
+        );
+        let _ = provider.shutdown();
+        stack.shutdown().await;
+    });
+}
+
+criterion_group!(benches, instrumentation);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    // `cargo test --benches` runs benches once in test mode: keep that quick.
+    if !std::env::args().any(|a| a == "--test") {
+        roundtrip();
+    }
+}

@@ -1,0 +1,108 @@
+//! Proxy settings, with defaults fit for a local bridge.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings of a [`Proxy`](super::Proxy).
+///
+/// ```
+/// use bolt_tracer::proxy::ProxyConfig;
+///
+/// let config = ProxyConfig {
+///     listen: "127.0.0.1:0".parse().unwrap(),
+///     upstream: "127.0.0.1:7688".into(),
+///     ..ProxyConfig::default()
+/// };
+/// assert_eq!(config.max_connections, 1024);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// Address to accept Bolt clients on (port 0 picks a free one; see
+    /// [`Proxy::local_addr`](super::Proxy::local_addr)).
+    pub listen: SocketAddr,
+    /// The Bolt server, `HOST:PORT`.
+    pub upstream: String,
+    /// Speak TLS to the upstream server.
+    pub upstream_tls: Option<UpstreamTls>,
+    /// Close a client connection that sent nothing for this long while no request of it is in
+    /// flight. `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// Time a new client has to send its handshake, and the proxy to connect to the upstream
+    /// and complete the handshake there.
+    pub handshake_timeout: Duration,
+    /// Most client connections at once; more are accepted and closed at once.
+    pub max_connections: usize,
+    /// On shutdown, how long in-flight queries get to finish before connections are closed.
+    pub shutdown_grace: Duration,
+    /// Largest message accepted from either side (dechunked bytes).
+    pub max_message_size: usize,
+    /// Memory for cached query normalisations, shared by all connections.
+    pub normalizer_cache_bytes: usize,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7687)),
+            upstream: "127.0.0.1:7688".to_owned(),
+            upstream_tls: None,
+            idle_timeout: Some(Duration::from_secs(600)),
+            handshake_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(10),
+            max_message_size: crate::bolt::framing::DEFAULT_MAX_MESSAGE_SIZE,
+            normalizer_cache_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl ProxyConfig {
+    /// Defaults, listening on `listen` and forwarding to `upstream` (`HOST:PORT`).
+    pub fn new(listen: SocketAddr, upstream: impl Into<String>) -> Self {
+        ProxyConfig {
+            listen,
+            upstream: upstream.into(),
+            ..ProxyConfig::default()
+        }
+    }
+
+    /// With TLS to the upstream.
+    pub fn with_upstream_tls(mut self, tls: UpstreamTls) -> Self {
+        self.upstream_tls = Some(tls);
+        self
+    }
+
+    /// With an idle timeout (`None`: never).
+    pub fn with_idle_timeout(mut self, t: Option<Duration>) -> Self {
+        self.idle_timeout = t;
+        self
+    }
+
+    /// With a handshake timeout.
+    pub fn with_handshake_timeout(mut self, t: Duration) -> Self {
+        self.handshake_timeout = t;
+        self
+    }
+
+    /// With a connection limit.
+    pub fn with_max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// With a shutdown grace period.
+    pub fn with_shutdown_grace(mut self, t: Duration) -> Self {
+        self.shutdown_grace = t;
+        self
+    }
+}
+
+/// TLS to the upstream server.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamTls {
+    /// Name to verify the server certificate against (default: the upstream host).
+    pub server_name: Option<String>,
+    /// PEM file of extra CA certificates to trust, on top of the public web roots.
+    pub ca_file: Option<PathBuf>,
+}

