@@ -21,8 +21,9 @@
 //! # Normalisation rules
 //!
 //! - Strings, numbers and booleans become `?`, a unary sign included (`-1` -> `?`, while
-//!   `a - 1` -> `a - ?`). `NULL` stays. `?` is accepted as input, so normalising twice changes
-//!   nothing.
+//!   `a - 1` -> `a - ?`, `a-1` -> `a-?`: after a name, a literal, a parameter, `)`, `]` or `}` the
+//!   minus is binary). A boolean becomes `?` wherever it stands, even as a map key. `NULL`
+//!   stays. `?` is accepted as input, so normalising twice changes nothing.
 //! - `$parameters` and legacy `{param}` parameters stay as written.
 //! - A list whose elements are all constants (literals, parameters, `?`, `NULL`, or lists, maps
 //!   and function calls made only of constants) is collapsed: to `[?]` when the elements are

@@ -52,11 +52,16 @@ pub fn normalize(query: &str) -> Normalized {
     if query.len() > MAX_QUERY_BYTES {
         return oversized();
     }
-    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-        Ok(mut scratch) => normalize_with(query, &mut scratch),
-        // Only reachable if normalize were re-entered on this thread; stay correct anyway.
-        Err(_) => normalize_with(query, &mut Scratch::default()),
-    })
+    SCRATCH
+        .try_with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => Some(normalize_with(query, &mut scratch)),
+            Err(_) => None,
+        })
+        .ok()
+        .flatten()
+        // Re-entered on this thread, or called while the thread is being torn down: fresh
+        // scratch vectors, same result.
+        .unwrap_or_else(|| normalize_with(query, &mut Scratch::default()))
 }
 
 fn normalize_with(query: &str, scratch: &mut Scratch) -> Normalized {
@@ -233,6 +238,8 @@ struct Walker<'a, 's> {
     prev_operand: bool,
     /// Kind of the frame the previous `)`/`]`/`}` closed.
     last_closed: FrameKind,
+    /// The current token was written as `?`.
+    placeholder: bool,
     /// Facts about the position just after the previous token ([`LABEL_EXPR`], [`LABEL_TAIL`],
     /// [`VAR_LENGTH`], [`CYPHER_VERSION`]); each token starts with them cleared.
     ctx: u8,
@@ -252,6 +259,22 @@ fn is_name(kind: TokenKind) -> bool {
             | TokenKind::QuotedIdentifier
             | TokenKind::Keyword
             | TokenKind::Boolean
+    )
+}
+
+/// Tokens that can stand as the key of a map entry.
+fn is_key(kind: TokenKind) -> bool {
+    matches!(
+        kind,
+        TokenKind::Identifier
+            | TokenKind::QuotedIdentifier
+            | TokenKind::Keyword
+            | TokenKind::Boolean
+            | TokenKind::String
+            | TokenKind::Integer
+            | TokenKind::Float
+            | TokenKind::Placeholder
+            | TokenKind::Parameter
     )
 }
 
@@ -402,6 +425,7 @@ impl<'a, 's> Walker<'a, 's> {
             prev_operand: false,
             last_closed: FrameKind::Root,
             ctx: 0,
+            placeholder: false,
             on_action: false,
             admin: Admin::Off,
             tx_options: false,
@@ -495,6 +519,14 @@ impl<'a, 's> Walker<'a, 's> {
         self.out.push_str(text);
     }
 
+    /// Writes `?` for a literal. The walk then treats the token as the `?` it became, so that
+    /// normalising the resource again sees exactly the same context.
+    #[inline]
+    fn emit_placeholder(&mut self, ws: bool) {
+        self.emit(ws, "?");
+        self.placeholder = true;
+    }
+
     #[inline]
     fn text(&self, t: &Sig) -> &'a str {
         &self.src[t.start as usize..t.end as usize]
@@ -547,19 +579,24 @@ impl<'a, 's> Walker<'a, 's> {
             self.resolve_admin(noun);
         }
 
-        if self.tracked() {
-            let f = &mut self.top;
-            if f.kind == FrameKind::Map {
-                let keeps_entry = match f.key {
-                    KeyState::AtKey => {
-                        is_name(t.kind) || matches!(t.kind, TokenKind::Comma | TokenKind::RBrace)
-                    }
-                    KeyState::AfterKey => t.kind == TokenKind::Colon,
-                    _ => true,
-                };
-                if !keeps_entry {
-                    f.key = KeyState::Other;
+        if self.tracked() && self.top.kind == FrameKind::Map {
+            match self.top.key {
+                KeyState::AtKey if is_key(t.kind) => return self.map_key(t),
+                KeyState::AtKey
+                    if matches!(t.kind, TokenKind::Minus | TokenKind::Plus)
+                        && self.signed_number_follows() =>
+                {
+                    self.skip_signed_number();
+                    return self.map_key(Sig {
+                        kind: TokenKind::Placeholder,
+                        ..t
+                    });
                 }
+                KeyState::AtKey if !matches!(t.kind, TokenKind::Comma | TokenKind::RBrace) => {
+                    self.top.key = KeyState::Other
+                }
+                KeyState::AfterKey if t.kind != TokenKind::Colon => self.top.key = KeyState::Other,
+                _ => {}
             }
         }
         let was = self.ctx;
@@ -577,7 +614,7 @@ impl<'a, 's> Walker<'a, 's> {
             | TokenKind::Keyword
             | TokenKind::Boolean => {
                 if t.unterminated {
-                    self.emit(t.ws, "?");
+                    self.emit_placeholder(t.ws);
                     self.elem_scalar();
                     operand = true;
                 } else if let Some(role) = self.word(&t, was_label_expr) {
@@ -589,8 +626,10 @@ impl<'a, 's> Walker<'a, 's> {
             }
             TokenKind::Float if was_cypher_version && !t.bad => self.emit(t.ws, self.text(&t)),
             TokenKind::String | TokenKind::Float | TokenKind::Placeholder => {
-                self.emit(t.ws, "?");
+                self.emit_placeholder(t.ws);
                 self.elem_scalar();
+                // Whatever became `?` inside `*1..3` reads as `?` next time: same context.
+                self.ctx |= was & VAR_LENGTH;
                 operand = true;
             }
             TokenKind::Integer => {
@@ -599,33 +638,28 @@ impl<'a, 's> Walker<'a, 's> {
                     self.emit(t.ws, self.text(&t));
                     self.ctx |= was & VAR_LENGTH;
                 } else {
-                    self.emit(t.ws, "?");
+                    self.emit_placeholder(t.ws);
                     self.elem_scalar();
+                    self.ctx |= was & VAR_LENGTH;
                 }
                 operand = true;
             }
             TokenKind::Parameter => {
                 if t.unterminated {
-                    self.emit(t.ws, "?");
+                    self.emit_placeholder(t.ws);
                 } else {
                     self.emit(t.ws, self.text(&t));
                 }
                 self.elem_scalar();
                 operand = true;
             }
-            TokenKind::Minus | TokenKind::Plus => {
-                if !self.prev_operand && self.signed_number_follows() {
-                    while matches!(self.next.kind, TokenKind::Minus | TokenKind::Plus) {
-                        self.advance();
-                    }
-                    self.advance();
-                    self.emit(t.ws, "?");
-                    self.elem_scalar();
-                    operand = true;
-                } else {
-                    self.emit(t.ws, self.text(&t));
-                    self.elem_other();
-                }
+            TokenKind::Minus | TokenKind::Plus
+                if !self.prev_operand && self.signed_number_follows() =>
+            {
+                self.skip_signed_number();
+                self.emit_placeholder(t.ws);
+                self.elem_scalar();
+                operand = true;
             }
             TokenKind::LParen => self.open_paren(&t, was_label_expr),
             TokenKind::LBracket => self.open_bracket(&t),
@@ -655,6 +689,7 @@ impl<'a, 's> Walker<'a, 's> {
                     f.elem = Elem::Empty;
                 } else {
                     self.ctx |= LABEL_EXPR;
+                    self.elem_other();
                 }
             }
             TokenKind::Dot => {
@@ -711,24 +746,53 @@ impl<'a, 's> Walker<'a, 's> {
             }
         }
 
-        self.prev = t.kind;
+        self.prev = if self.placeholder {
+            self.placeholder = false;
+            TokenKind::Placeholder
+        } else {
+            t.kind
+        };
         self.prev_kw = kw_role;
         self.prev_operand = operand;
+    }
+
+    /// The key of a map entry: a name as written, or anything that becomes `?` (a literal there
+    /// is not Cypher, but it must read the same when the resource is normalised again, where it
+    /// is a `?`).
+    fn map_key(&mut self, t: Sig) {
+        let literal = matches!(
+            t.kind,
+            TokenKind::String
+                | TokenKind::Integer
+                | TokenKind::Float
+                | TokenKind::Boolean
+                | TokenKind::Placeholder
+        );
+        if literal || t.unterminated {
+            self.emit_placeholder(t.ws);
+        } else {
+            self.emit(t.ws, self.text(&t));
+        }
+        self.top.key = KeyState::AfterKey;
+        self.ctx = 0;
+        self.prev = if self.placeholder {
+            self.placeholder = false;
+            TokenKind::Placeholder
+        } else {
+            t.kind
+        };
+        self.prev_kw = Kw::None;
+        self.prev_operand = true;
     }
 
     /// A word: keyword, name, label or boolean literal. Returns the keyword when it is used as
     /// one, `None` when it was written as a name or replaced as a literal.
     fn word(&mut self, t: &Sig, label: bool) -> Option<Kw> {
         let keyword = t.kind == TokenKind::Keyword || t.kind == TokenKind::Boolean;
-        let in_map_key = self.tracked() && {
-            let f = &self.top;
-            f.kind == FrameKind::Map && f.key == KeyState::AtKey
-        };
         let name_here = !keyword
             || self.prev == TokenKind::Dot
             || label
             || self.prev_kw == Kw::As
-            || in_map_key
             || self.procedure.is_some()
             || (t.flags & FUNC != 0 && self.next.kind == TokenKind::LParen)
             || (t.flags & SOFT != 0 && self.admin == Admin::Off && !self.tx_options);
@@ -736,21 +800,16 @@ impl<'a, 's> Walker<'a, 's> {
         if t.kind == TokenKind::Boolean {
             // Always a value, even where a name could stand (`{true: 1}`, `n.false`): a boolean
             // token never survives, whatever the context.
-            self.emit(t.ws, "?");
-            if in_map_key {
-                self.top().key = KeyState::AfterKey;
-            } else {
-                self.elem_scalar();
-            }
+            self.emit_placeholder(t.ws);
+            self.elem_scalar();
             return None;
         }
         if name_here {
             self.emit(t.ws, self.text(t));
-            if in_map_key {
-                self.top().key = KeyState::AfterKey;
-            } else if label {
+            if label {
                 self.ctx |= LABEL_TAIL;
                 self.summary.add_name(t.start as usize, t.end as usize);
+                self.elem_other();
             } else if self.tracked() {
                 let next = self.next.kind;
                 let f = self.top();
@@ -818,10 +877,8 @@ impl<'a, 's> Walker<'a, 's> {
                     self.clause(Phrase::Fixed("SET"));
                 }
             }
-            Kw::Delete => {
-                if !matches!(self.prev_kw, Kw::Detach | Kw::Nodetach) {
-                    self.clause(Phrase::Fixed("DELETE"));
-                }
+            Kw::Delete if !matches!(self.prev_kw, Kw::Detach | Kw::Nodetach) => {
+                self.clause(Phrase::Fixed("DELETE"))
             }
             Kw::Detach if next_kw == Kw::Delete => self.clause(Phrase::Fixed("DETACH DELETE")),
             Kw::Nodetach if next_kw == Kw::Delete => self.clause(Phrase::Fixed("DELETE")),
@@ -863,16 +920,12 @@ impl<'a, 's> Walker<'a, 's> {
             | Kw::Stop => self.admin = Admin::Pending(t.kw.text()),
             Kw::Start if next_kw == Kw::Database => self.admin = Admin::Pending("START"),
             Kw::Cypher => self.ctx |= CYPHER_VERSION,
-            Kw::In => {
-                if self.prev == TokenKind::RBrace && self.last_closed == FrameKind::Block {
-                    self.tx_options = true;
-                }
+            Kw::In if self.prev == TokenKind::RBrace && self.last_closed == FrameKind::Block => {
+                self.tx_options = true
             }
             Kw::Is => self.after_is(),
-            Kw::Where => {
-                if self.tracked() && self.top.kind == FrameKind::Rel {
-                    self.top.rel_where = true;
-                }
+            Kw::Where if self.tracked() && self.top.kind == FrameKind::Rel => {
+                self.top.rel_where = true
             }
             _ => {}
         }
@@ -936,6 +989,14 @@ impl<'a, 's> Walker<'a, 's> {
                 end,
             });
         }
+    }
+
+    /// Consumes the signs and the number that [`Self::signed_number_follows`] saw.
+    fn skip_signed_number(&mut self) {
+        while matches!(self.next.kind, TokenKind::Minus | TokenKind::Plus) {
+            self.advance();
+        }
+        self.advance();
     }
 
     /// A unary `-`/`+` (possibly several) followed by a number.
@@ -1259,9 +1320,9 @@ impl<'a, 's> Walker<'a, 's> {
         self.tx_options = false;
         self.on_action = false;
         self.summary.current = None;
-        if self.tracked() {
-            self.top.elem = Elem::Empty;
-        }
+        // A `;` inside brackets is never part of a constant: collapsing it away would change the
+        // statement structure that a second normalisation sees.
+        self.elem_other();
     }
 }
 

@@ -82,6 +82,14 @@ proptest! {
     }
 }
 
+/// Inputs the fuzzer (../fuzz) found, minimised; each once broke idempotence.
+#[test]
+fn fuzz_regressions() {
+    for input in ["-1[*1", "GRANT[;2]node"] {
+        check(input);
+    }
+}
+
 #[test]
 fn deep_nesting_and_long_inputs() {
     for depth in [10, 63, 64, 65, 200, 5000] {

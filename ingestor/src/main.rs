@@ -6,10 +6,12 @@ use ingestor::{AppState, Config};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
-// Requests allocate on the runtime's workers and spans are freed on the exporter's thread:
-// mimalloc handles that cross-thread traffic far more cheaply than glibc malloc.
+// Requests allocate on the runtime's workers and spans are freed on the exporter's thread.
+// Measured under the load run: glibc malloc spends about a fifth of the CPU on that traffic and
+// makes tracing cost ~40% more CPU per request; jemalloc halves that extra cost for ~8 MiB more
+// resident memory (mimalloc saves as much CPU but holds twice the memory).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -83,6 +83,7 @@ impl Proxy {
                 config,
                 upstream,
                 normalizer,
+                v5_first: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }

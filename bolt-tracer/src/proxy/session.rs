@@ -14,6 +14,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -36,6 +37,10 @@ use crate::bolt::{
 /// Stop reading a side while this many bytes wait to be written to the other side.
 const HIGH_WATER: usize = 256 * 1024;
 
+/// How long a handshake asking for 4.4 first may take before the proxy assumes the upstream
+/// stalls on it and asks for 5.x first instead.
+const FIRST_TRY_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How long the proxy spends telling a client why its connection ends before closing anyway.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -49,6 +54,8 @@ pub(crate) struct Shared {
     pub config: ProxyConfig,
     pub upstream: Upstream,
     pub normalizer: Arc<cypher::Cache>,
+    /// The upstream only answers handshakes that list 5.x first (see [`connect_upstream`]).
+    pub v5_first: AtomicBool,
 }
 
 /// The proxy's lifecycle, as connections see it.
@@ -100,9 +107,8 @@ pub(crate) async fn serve(
             }
         }
     }
-    let proposals = Handshake::new(&handshake::proposals_for(&wanted));
     let (upstream_version, up_r, up_w) =
-        match timeout_at(deadline, shared.upstream.connect(&proposals)).await {
+        match timeout_at(deadline, connect_upstream(&shared, &wanted, deadline)).await {
             Ok(Ok(up)) => up,
             Ok(Err(crate::bolt::Error::NoCommonVersion)) => {
                 tracing::warn!(%peer, "bolt-proxy: upstream speaks none of the client's versions");
@@ -159,6 +165,47 @@ pub(crate) async fn serve(
     };
     let stop = session.run(io, cfg.idle_timeout, phase).await;
     tracing::debug!(%peer, reason = ?stop, "bolt-proxy: connection closed");
+}
+
+/// Connects to the upstream asking for `wanted` (best first).
+///
+/// Some servers only read the handshake up to the first proposal they do not support: FalkorDB
+/// closes the connection (or stalls) when a 4.x proposal comes before its 5.x one (measured).
+/// When asking in the client's order fails that way, the proxy asks again on a new connection
+/// with the 5.x versions first, and remembers to do so for this upstream from then on.
+async fn connect_upstream(
+    shared: &Shared,
+    wanted: &[Version],
+    deadline: Instant,
+) -> crate::bolt::Result<(Version, UpRead, UpWrite)> {
+    let mut v5_first: Vec<Version> = wanted.iter().copied().filter(|v| v.major == 5).collect();
+    v5_first.extend(wanted.iter().copied().filter(|v| v.major != 5));
+    let reordered = v5_first != wanted;
+    let preferred = Handshake::new(&handshake::proposals_for(wanted));
+    let fallback = Handshake::new(&handshake::proposals_for(&v5_first));
+    if !reordered || shared.v5_first.load(Ordering::Relaxed) {
+        let hs = if reordered { &fallback } else { &preferred };
+        return shared.upstream.connect(hs).await;
+    }
+    let first_try = (deadline - Instant::now()).min(FIRST_TRY_TIMEOUT);
+    match timeout(first_try, shared.upstream.connect(&preferred)).await {
+        Ok(Ok(up)) => Ok(up),
+        Ok(Err(
+            crate::bolt::Error::NoCommonVersion
+            | crate::bolt::Error::ConnectionClosed
+            | crate::bolt::Error::Io(_),
+        ))
+        | Err(_) => {
+            let up = shared.upstream.connect(&fallback).await?;
+            if !shared.v5_first.swap(true, Ordering::Relaxed) {
+                tracing::info!(
+                    "bolt-proxy: upstream rejects 4.x proposals before 5.x ones; asking for 5.x first from now on"
+                );
+            }
+            Ok(up)
+        }
+        Ok(Err(e)) => Err(e),
+    }
 }
 
 /// The upstream cannot be reached: answer the handshake, answer the first request with a

@@ -310,12 +310,10 @@ pub fn grow_lists(query: &str) -> Option<String> {
                 });
                 stack.push((i, list, list));
             }
-            TokenKind::LBrace => {
-                // a brace right after an operand is a projection or quantifier, not a map
-                if prev.is_some_and(|p| is_operand_end(query, p)) {
-                    for entry in stack.iter_mut() {
-                        entry.2 = false;
-                    }
+            // a brace right after an operand is a projection or quantifier, not a map
+            TokenKind::LBrace if prev.is_some_and(|p| is_operand_end(query, p)) => {
+                for entry in stack.iter_mut() {
+                    entry.2 = false;
                 }
             }
             TokenKind::RBracket => {
