@@ -440,6 +440,12 @@ impl<'a, 's> Walker<'a, 's> {
     fn lex_sig(&mut self) -> Sig {
         let mut ws = false;
         while self.pos < self.bytes.len() {
+            // The usual separator, a single blank, is skipped without building a token.
+            if self.bytes[self.pos] == b' ' {
+                self.pos += 1;
+                ws = true;
+                continue;
+            }
             let start = self.pos;
             let raw = lex_at(self.bytes, start);
             self.pos = raw.end;
@@ -482,6 +488,7 @@ impl<'a, 's> Walker<'a, 's> {
         None
     }
 
+    /// Consumes the lookahead.
     #[inline(always)]
     fn advance(&mut self) -> Sig {
         let t = self.next;

@@ -155,6 +155,7 @@ pub(crate) async fn serve(
         pending: VecDeque::with_capacity(8),
         queries: Queries::new(&facts, shared.normalizer.clone()),
         hello_stash: None,
+        failed: false,
         limits: Limits::default(),
     };
     let io = Io {
@@ -271,6 +272,8 @@ enum Pending {
     LogonHalf { swallow: bool },
     /// Anything else, forwarded as is.
     Other,
+    /// Already answered IGNORED by the proxy after a FAILURE: the server's answer is dropped.
+    Answered,
 }
 
 impl Pending {
@@ -279,7 +282,7 @@ impl Pending {
     fn client_visible(&self) -> bool {
         !matches!(
             self,
-            Pending::HelloHalf | Pending::LogonHalf { swallow: true }
+            Pending::HelloHalf | Pending::LogonHalf { swallow: true } | Pending::Answered
         )
     }
 }
@@ -300,6 +303,9 @@ struct Session {
     pending: VecDeque<Pending>,
     queries: Queries,
     hello_stash: Option<Map>,
+    /// A FAILURE was forwarded and no RESET sent since: the server ignores every request until
+    /// RESET, so the proxy answers IGNORED itself (see [`Session::ignore_in_flight`]).
+    failed: bool,
     limits: Limits,
 }
 
@@ -463,10 +469,27 @@ impl Session {
         let s = frame
             .signature()
             .ok_or(Stop::ClientProtocol("not a structure"))?;
+        tracing::trace!(signature = s, bytes = frame.payload().len(), "bolt-proxy: client message");
         let decode = |f: &Frame| {
             Request::decode_with(f.payload(), self.limits)
                 .map_err(|_| Stop::ClientProtocol("undecodable request"))
         };
+        if self.failed && !matches!(s, sig::RESET | sig::GOODBYE) {
+            // The server would IGNORE this too; answering here keeps the client going even
+            // with servers that hold IGNOREDs back until the next request (FalkorDB).
+            if s == sig::RUN
+                && let Request::Run { query, extra, .. } = decode(&frame)?
+            {
+                let id = self.queries.start(&query, &extra);
+                self.queries.end(id, End::Ignored);
+            } else if crate::bolt::message::request_name(s).is_none() {
+                return Err(Stop::ClientProtocol("unknown request"));
+            }
+            io.client_w
+                .queue_response(&Response::Ignored)
+                .map_err(|_| Stop::ClientProtocol("unencodable response"))?;
+            return Ok(());
+        }
         match s {
             sig::RUN => {
                 let Request::Run {
@@ -515,6 +538,7 @@ impl Session {
             }
             sig::RESET => {
                 self.queries.leave_transaction();
+                self.failed = false;
                 self.pending.push_back(Pending::Reset);
             }
             sig::GOODBYE => {
@@ -574,9 +598,12 @@ impl Session {
 
     fn upstream_frame(&mut self, frame: Frame, io: &mut Io) {
         let s = frame.signature();
+        tracing::trace!(signature = s, bytes = frame.payload().len(), "bolt-proxy: upstream message");
         if s == Some(sig::RECORD) {
-            if let Some(Pending::Stream(Some(id))) = self.pending.front() {
-                self.queries.record(*id);
+            match self.pending.front() {
+                Some(Pending::Stream(Some(id))) => self.queries.record(*id),
+                Some(Pending::Answered) => return,
+                _ => {}
             }
             if self.translate && translate::record_needs_rewrite(frame.payload(), self.utc) {
                 if let Ok(Response::Record { mut fields }) =
@@ -608,6 +635,9 @@ impl Session {
             io.client_w.queue_frame(&frame);
             return;
         };
+        if matches!(pending, Pending::Answered) {
+            return;
+        }
         // Only summaries that matter to spans or translation are decoded; the rest pass as is.
         let meta = match (s, &pending) {
             (Some(sig::FAILURE), _)
@@ -666,14 +696,40 @@ impl Session {
             }
             _ => {}
         }
-        if s == Some(sig::FAILURE)
-            && self.translate
-            && let Some(metadata) = translate::failure_to_v4(&meta)
-        {
-            self.answer(io, &Response::Failure { metadata }, &frame);
+        if s == Some(sig::FAILURE) {
+            match translate::failure_to_v4(&meta).filter(|_| self.translate) {
+                Some(metadata) => self.answer(io, &Response::Failure { metadata }, &frame),
+                None => io.client_w.queue_frame(&frame),
+            }
+            self.ignore_in_flight(io);
             return;
         }
         io.client_w.queue_frame(&frame);
+    }
+
+    /// After a FAILURE the server IGNOREs every request until RESET. The requests already in
+    /// flight are answered IGNORED now, in order, and the server's own answers dropped when
+    /// they come: FalkorDB holds them back until the client sends something else (measured),
+    /// and a client such as neo4rs waits for them before it sends RESET.
+    fn ignore_in_flight(&mut self, io: &mut Io) {
+        let mut reset_in_flight = false;
+        for p in self.pending.iter_mut() {
+            match p {
+                Pending::Reset => {
+                    reset_in_flight = true;
+                    break;
+                }
+                Pending::Run(id) | Pending::Stream(Some(id)) => {
+                    self.queries.end(*id, End::Ignored);
+                }
+                _ => {}
+            }
+            if p.client_visible() {
+                let _ = io.client_w.queue_response(&Response::Ignored);
+                *p = Pending::Answered;
+            }
+        }
+        self.failed = !reset_in_flight;
     }
 
     /// Queues a rewritten answer, or the original frame if it cannot be encoded.
