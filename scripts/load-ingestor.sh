@@ -87,13 +87,15 @@ run_mode() {
 
     echo "== $mode: warm-up $WARMUP, then wrk -t$THREADS -c$CONNECTIONS -d$DURATION" >&2
     LOAD_RUN_ID="$mode-warm-$$" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$LUA" \
-        "http://$addr/transactions" >/dev/null
-    local cpu_before
+        "http://$addr/transactions" >"$WORK/warm.out"
+    local cpu_before stack_before
     cpu_before=$(cpu_seconds "$pid")
+    stack_before=$(cpu_seconds "$stack_pid")
     LOAD_RUN_ID="$mode-$$-$(date +%s)" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
         -s "$LUA" "http://$addr/transactions" | tee "$WORK/wrk.out" >&2
-    local cpu_after hwm rss
+    local cpu_after stack_after hwm rss
     cpu_after=$(cpu_seconds "$pid")
+    stack_after=$(cpu_seconds "$stack_pid")
     hwm=$(awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
     rss=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
 
@@ -103,12 +105,21 @@ run_mode() {
     kill -TERM "$stack_pid"
     wait "$stack_pid" || true
     local result spans
-    result=$(grep '^RESULT' "$WORK/wrk.out" | sed 's/^RESULT //')
+    result=$(grep '^WRK' "$WORK/wrk.out" | sed 's/^WRK //')
     spans=$(grep -o 'spans_received=[0-9]*' "$WORK/stack.out" | cut -d= -f2)
-    local cpu
+    local cpu stack_cpu requests warm per_request
     cpu=$(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN { printf "%.1f", b - a }')
-    echo "RESULT mode=$mode $result cpu_s=$cpu vmhwm_mib=$hwm vmrss_mib=$rss spans_exported=$spans exit=$code"
-    SUMMARY+=("mode=$mode $result cpu_s=$cpu vmhwm_mib=$hwm spans_exported=$spans exit=$code")
+    stack_cpu=$(awk -v a="$stack_before" -v b="$stack_after" 'BEGIN { printf "%.1f", b - a }')
+    requests=$(echo "$result" | grep -o 'requests=[0-9]*' | cut -d= -f2)
+    warm=$(grep -o 'requests=[0-9]*' "$WORK/warm.out" | cut -d= -f2)
+    # CPU microseconds the ingestor spent per request, and spans exported per request served
+    # (warm-up included: its spans are exported too; 2 = server span + producer span).
+    per_request=$(awk -v c="$cpu" -v r="$requests" 'BEGIN { printf "%.1f", c * 1e6 / r }')
+    local spans_per_request
+    spans_per_request=$(awk -v s="${spans:-0}" -v r="$requests" -v w="$warm" 'BEGIN { printf "%.3f", s / (r + w) }')
+    local line="mode=$mode $result cpu_s=$cpu cpu_us_per_request=$per_request vmhwm_mib=$hwm vmrss_mib=$rss stack_cpu_s=$stack_cpu spans_exported=$spans spans_per_request=$spans_per_request exit=$code"
+    echo "RESULT $line"
+    SUMMARY+=("$line")
 }
 
 for mode in $MODES; do

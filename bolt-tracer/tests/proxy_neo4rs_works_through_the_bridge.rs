@@ -48,6 +48,8 @@ async fn neo4rs_reads_and_writes_through_the_proxy() {
     assert_eq!(card.get::<String>("id").unwrap(), "card-1");
     assert_eq!(row.get::<i64>("limit").unwrap(), 500);
     assert!(rows.next().await.unwrap().is_none());
+    // A stream holds the pool's only connection until dropped; shadowing would not drop it.
+    drop(rows);
 
     // A relationship with its end nodes.
     let mut rows = graph
@@ -63,6 +65,7 @@ async fn neo4rs_reads_and_writes_through_the_proxy() {
     assert_eq!(u.start_node_id(), c.id());
     assert_eq!(u.end_node_id(), s.id());
     assert_eq!(s.get::<String>("name").unwrap(), "corner");
+    drop(rows);
 
     // A path.
     let mut rows = graph
@@ -75,6 +78,7 @@ async fn neo4rs_reads_and_writes_through_the_proxy() {
     assert_eq!(p.rels().len(), 1);
     assert_eq!(p.rels()[0].typ(), "USED_AT");
     assert!(rows.next().await.unwrap().is_none());
+    drop(rows);
 
     // A list of rows.
     let mut rows = graph
@@ -86,6 +90,7 @@ async fn neo4rs_reads_and_writes_through_the_proxy() {
         seen.push(row.get::<i64>("i").unwrap());
     }
     assert_eq!(seen, [1, 2, 3, 4, 5]);
+    drop(rows);
 
     // A syntax error comes back as a Neo4j error with the server's code ...
     let err = graph
@@ -104,6 +109,7 @@ async fn neo4rs_reads_and_writes_through_the_proxy() {
         .expect("query after the error");
     let row = rows.next().await.unwrap().unwrap();
     assert_eq!(row.get::<i64>("limit").unwrap(), 500);
+    drop(rows);
 
     // Explicit transaction.
     let mut txn = graph.start_txn().await.expect("begin");

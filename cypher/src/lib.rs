@@ -24,13 +24,16 @@
 //!   `a - 1` -> `a - ?`, `a-1` -> `a-?`: after a name, a literal, a parameter, `)`, `]` or `}` the
 //!   minus is binary). A boolean becomes `?` wherever it stands, even as a map key. `NULL`
 //!   stays. `?` is accepted as input, so normalising twice changes nothing.
-//! - `$parameters` and legacy `{param}` parameters stay as written.
+//! - `$parameters` and legacy `{param}` parameters stay as written (except inside a collapsed
+//!   list, below).
 //! - A list whose elements are all constants (literals, parameters, `?`, `NULL`, or lists, maps
 //!   and function calls made only of constants) is collapsed: to `[?]` when the elements are
 //!   scalars or lists of scalars (`IN [1, 2, 3]` -> `IN [?]`, `[[1, 2], [3]]` -> `[?]`); when it
 //!   holds maps or calls, to the distinct element forms in order of first appearance
 //!   (`[{a: 1}, {a: 2}, {a: 3}]` -> `[{a: ?}]`, `[{a: 1}, {b: 2}, 3]` -> `[{a: ?}, {b: ?}, ?]`), so
 //!   the resource depends neither on the values nor on how many elements follow the same shape.
+//!   Inside a collapsed list, parameters read `?` like the literals around them
+//!   (`[{id: $id0}, {id: $id1}]` -> `[{id: ?}]`).
 //!   Lists with other expressions (`[x IN xs | x * 2]`, `[n.a, 1]`) keep their structure, their
 //!   literals replaced one by one.
 //! - Maps keep their keys: `{name: 'Ann', age: 3}` -> `{name: ?, age: ?}`; so do pattern property

@@ -1279,7 +1279,14 @@ impl<'a, 's> Walker<'a, 's> {
     /// once, in order of first appearance, so the resource does not depend on the list's length.
     /// Scalar elements all read `?`.
     fn collapse_compound_list(&mut self, start: usize) {
-        let body = &self.out[start + 1..];
+        let written = &self.out[start + 1..];
+        // Parameters inside the elements read `?` too, as they do in a list of scalars: a batch
+        // written `[{id: $id0}, {id: $id1}, ...]` collapses like one of literals.
+        let body: std::borrow::Cow<'_, str> = if written.contains('$') {
+            std::borrow::Cow::Owned(params_as_placeholders(written))
+        } else {
+            std::borrow::Cow::Borrowed(written)
+        };
         let bytes = body.as_bytes();
         let mut pieces: Vec<&str> = Vec::new();
         let mut depth = 0usize;
@@ -1331,6 +1338,23 @@ impl<'a, 's> Walker<'a, 's> {
         // statement structure that a second normalisation sees.
         self.elem_other();
     }
+}
+
+/// `text` (normalised, so free of strings and comments) with every parameter written `?`.
+fn params_as_placeholders(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let raw = lex_at(bytes, pos);
+        out.push_str(if raw.kind == TokenKind::Parameter {
+            "?"
+        } else {
+            &text[pos..raw.end]
+        });
+        pos = raw.end;
+    }
+    out
 }
 
 /// The normalised text of a scalar list element: `?`, `$p`, `NULL`, `[?]`, `[]`.

@@ -107,6 +107,14 @@ fn lists_of_maps_and_calls_keep_each_distinct_shape_once() {
     );
     normalises_to("RETURN [[{a: 1}], [{a: 2}, {a: 3}]]", "RETURN [[{a: ?}]]");
     normalises_to("RETURN [{a: [1, 2]}, {a: [3]}]", "RETURN [{a: [?]}]");
+    normalises_to(
+        "UNWIND [{id: $id0, n: $n0}, {id: $id1, n: $n1}] AS row RETURN row",
+        "UNWIND [{id: ?, n: ?}] AS row RETURN row",
+    );
+    normalises_to(
+        "RETURN [f($a), f(1)], [{a: $p}, 2]",
+        "RETURN [f(?)], [{a: ?}, ?]",
+    );
 }
 
 #[test]

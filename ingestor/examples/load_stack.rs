@@ -70,10 +70,8 @@ fn fields(mut message: &[u8], wanted: u64) -> impl Iterator<Item = Option<&[u8]>
                 }
                 Some((field, payload, rest)) => {
                     message = rest;
-                    if field == wanted {
-                        if let Some(payload) = payload {
-                            return Some(Some(payload));
-                        }
+                    if let Some(payload) = payload.filter(|_| field == wanted) {
+                        return Some(Some(payload));
                     }
                 }
             }
@@ -101,7 +99,10 @@ struct Counts {
     undecodable: AtomicU64,
 }
 
-async fn traces(State(counts): State<Arc<Counts>>, body: Bytes) -> (StatusCode, [(header::HeaderName, &'static str); 1], Vec<u8>) {
+async fn traces(
+    State(counts): State<Arc<Counts>>,
+    body: Bytes,
+) -> (StatusCode, [(header::HeaderName, &'static str); 1], Vec<u8>) {
     counts.requests.fetch_add(1, Ordering::Relaxed);
     counts.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
     let spans = if counts.full_decode {
@@ -121,11 +122,19 @@ async fn traces(State(counts): State<Arc<Counts>>, body: Bytes) -> (StatusCode, 
         None => counts.undecodable.fetch_add(1, Ordering::Relaxed),
     };
     // An empty ExportTraceServiceResponse is the empty protobuf message.
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-protobuf")], Vec::new())
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-protobuf")],
+        Vec::new(),
+    )
 }
 
 async fn discard(_body: Bytes) -> (StatusCode, [(header::HeaderName, &'static str); 1], Vec<u8>) {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-protobuf")], Vec::new())
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-protobuf")],
+        Vec::new(),
+    )
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -12,10 +12,10 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::handler::Handler;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::handler::Handler;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -54,7 +54,10 @@ impl AppState {
     /// Builds the producer for `kafka`. Spans go to the global tracer provider as it is now,
     /// so install telemetry (`telemetry::init`) before calling this.
     pub fn new(kafka: &KafkaConfig) -> crate::Result<Self> {
-        Ok(Self::with_publisher(Publisher::new(kafka)?, kafka.retry_after_secs))
+        Ok(Self::with_publisher(
+            Publisher::new(kafka)?,
+            kafka.retry_after_secs,
+        ))
     }
 
     /// Wraps an existing publisher.
@@ -116,7 +119,12 @@ struct ErrorBody<'a> {
     message: &'a str,
 }
 
-fn error_response(status: StatusCode, code: &'static str, field: Option<&str>, message: &str) -> Response {
+fn error_response(
+    status: StatusCode,
+    code: &'static str,
+    field: Option<&str>,
+    message: &str,
+) -> Response {
     let body = ErrorBody {
         error: code,
         field,
@@ -132,17 +140,10 @@ fn invalid(invalid: &Invalid) -> Response {
         invalid.field(),
         &invalid.to_string(),
     );
-    // Unknown field names are client-chosen: they go to the client, not into span attributes.
-    let field = match invalid {
-        Invalid::UnknownField(_) => None,
-        _ => invalid
-            .field()
-            .and_then(|f| validate::Field::ALL.into_iter().find(|s| s.name() == f))
-            .map(validate::Field::name),
-    };
+    // Unknown field names are client-chosen: they go to the client, not into spans or logs.
     response.extensions_mut().insert(Refusal {
         code: invalid.code(),
-        field,
+        field: invalid.schema_field().map(validate::Field::name),
     });
     response
 }
@@ -199,7 +200,11 @@ async fn post_transaction(State(state): State<AppState>, request: Request) -> Re
     let tx = match validate::parse(&body) {
         Ok(tx) => tx,
         Err(e) => {
-            tracing::debug!(code = e.code(), field = e.field(), "transaction refused");
+            tracing::debug!(
+                code = e.code(),
+                field = e.schema_field().map(validate::Field::name),
+                "transaction refused"
+            );
             return invalid(&e);
         }
     };
@@ -221,12 +226,20 @@ async fn post_transaction(State(state): State<AppState>, request: Request) -> Re
 }
 
 async fn healthz() -> Response {
-    (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response()
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({"status": "ok"})),
+    )
+        .into_response()
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.publisher().ready().await {
-        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))).into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ready"})),
+        )
+            .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
             let mut response = (

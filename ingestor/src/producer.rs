@@ -8,6 +8,8 @@
 //! [`TracedProducer`]: the PRODUCER span is a child of the request's server span, its context
 //! is injected into the record headers, and it ends at the broker's ack.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -33,6 +35,16 @@ pub struct Publisher {
     topic: String,
     send_timeout: Duration,
     ready_timeout: Duration,
+    readiness: Readiness,
+}
+
+/// Single-flight for readiness checks: a metadata request blocks a thread for up to the ready
+/// timeout, so probes arriving while one runs share its answer instead of piling up threads.
+#[derive(Default)]
+struct Readiness {
+    running: tokio::sync::Mutex<()>,
+    completed: AtomicU64,
+    last: Mutex<Option<Result<(), String>>>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -52,6 +64,7 @@ impl Publisher {
             topic: config.topic.clone(),
             send_timeout: config.send_timeout,
             ready_timeout: config.ready_timeout,
+            readiness: Readiness::default(),
         })
     }
 
@@ -110,19 +123,49 @@ impl Publisher {
     /// and the topic exists with at least one partition. A producer that hit a fatal error
     /// (possible with idempotence) is never ready again.
     pub async fn ready(&self) -> Result<()> {
+        let seen = self.readiness.completed.load(Ordering::Acquire);
+        let _running = self.readiness.running.lock().await;
+        if self.readiness.completed.load(Ordering::Acquire) != seen {
+            // A check finished while we waited for the lock: it is as fresh as ours would be.
+            let last = self
+                .readiness
+                .last
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(last) = last.as_ref() {
+                return last.clone().map_err(Error::NotReady);
+            }
+        }
+        let result = self.check_ready().await;
+        *self
+            .readiness
+            .last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) =
+            Some(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+        self.readiness.completed.fetch_add(1, Ordering::Release);
+        result
+    }
+
+    async fn check_ready(&self) -> Result<()> {
         let producer = self.producer.inner().clone();
         let topic = self.topic.clone();
         let timeout = self.ready_timeout;
         tokio::task::spawn_blocking(move || {
             let client = producer.client();
             if let Some((code, reason)) = client.fatal_error() {
-                return Err(Error::NotReady(format!("producer fatal error {code:?}: {reason}")));
+                return Err(Error::NotReady(format!(
+                    "producer fatal error {code:?}: {reason}"
+                )));
             }
             let metadata = client.fetch_metadata(Some(&topic), timeout)?;
             match metadata.topics().iter().find(|t| t.name() == topic) {
                 Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
                 Some(t) => Err(Error::NotReady(match t.error() {
-                    Some(e) => format!("topic unavailable: {:?}", rdkafka::error::RDKafkaErrorCode::from(e)),
+                    Some(e) => format!(
+                        "topic unavailable: {:?}",
+                        rdkafka::error::RDKafkaErrorCode::from(e)
+                    ),
                     None => "topic has no partitions".to_owned(),
                 })),
                 None => Err(Error::NotReady("topic missing from metadata".to_owned())),

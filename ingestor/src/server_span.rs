@@ -31,11 +31,18 @@ pub(crate) struct Traced {
 }
 
 /// Runs the rest of the request inside a SERVER span.
-pub(crate) async fn trace_request(State(traced): State<Traced>, request: Request, next: Next) -> Response {
+pub(crate) async fn trace_request(
+    State(traced): State<Traced>,
+    request: Request,
+    next: Next,
+) -> Response {
     let extracted = telemetry::http::extract(request.headers());
 
     let mut attributes = Vec::with_capacity(10);
-    attributes.push(KeyValue::new("http.request.method", method_name(request.method())));
+    attributes.push(KeyValue::new(
+        "http.request.method",
+        method_name(request.method()),
+    ));
     attributes.push(KeyValue::new("http.route", traced.route));
     let path = request.uri().path();
     attributes.push(if path == traced.route {
@@ -78,7 +85,13 @@ pub(crate) async fn trace_request(State(traced): State<Traced>, request: Request
         .span_builder(traced.name)
         .with_kind(SpanKind::Server)
         .with_attributes(attributes)
-        .with_links(extracted.links.into_iter().map(Link::with_context).collect())
+        .with_links(
+            extracted
+                .links
+                .into_iter()
+                .map(Link::with_context)
+                .collect(),
+        )
         .start_with_context(tracer, &extracted.context);
     let cx = extracted.context.with_span(span);
 
@@ -162,7 +175,10 @@ mod tests {
 
     #[test]
     fn host_headers() {
-        assert_eq!(split_host("127.0.0.1:3000"), Some(("127.0.0.1", Some(3000))));
+        assert_eq!(
+            split_host("127.0.0.1:3000"),
+            Some(("127.0.0.1", Some(3000)))
+        );
         assert_eq!(split_host("example.com"), Some(("example.com", None)));
         assert_eq!(split_host("[::1]:8080"), Some(("::1", Some(8080))));
         assert_eq!(split_host("[::1]"), Some(("::1", None)));

@@ -19,7 +19,9 @@ async fn body_over_64_kib_is_413() {
     let h = Harness::start().await;
     assert_eq!(MAX_BODY_BYTES, 65_536);
 
-    let response = h.post_raw("application/json", padded("big-ok", MAX_BODY_BYTES)).await;
+    let response = h
+        .post_raw("application/json", padded("big-ok", MAX_BODY_BYTES))
+        .await;
     assert_eq!(response.status(), 202, "exactly 64 KiB is accepted");
 
     for len in [MAX_BODY_BYTES + 1, 1 << 20] {

@@ -35,8 +35,14 @@ async fn no_broker_at_all() {
     let started = Instant::now();
     assert_unavailable(h.post(&valid("nobroker-1")).await).await;
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(700), "gave up too early: {waited:?}");
-    assert!(waited < Duration::from_secs(3), "waited too long: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(700),
+        "gave up too early: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(3),
+        "waited too long: {waited:?}"
+    );
 
     assert_eq!(h.get("/readyz").await.status(), 503);
     assert_eq!(h.get("/healthz").await.status(), 200);

@@ -8,9 +8,11 @@ use support::{Harness, assert_refused, with};
 #[tokio::test]
 async fn currency_must_be_an_active_iso_4217_code() {
     let h = Harness::start().await;
-    for (i, ok) in ["EUR", "USD", "JPY", "GBP", "CHF", "BRL", "INR", "XOF", "XCG", "ZWG", "SLE"]
-        .into_iter()
-        .enumerate()
+    for (i, ok) in [
+        "EUR", "USD", "JPY", "GBP", "CHF", "BRL", "INR", "XOF", "XCG", "ZWG", "SLE",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let mut body = with("currency", json!(ok));
         body["id"] = json!(format!("currency-ok-{i}"));
@@ -18,17 +20,19 @@ async fn currency_must_be_an_active_iso_4217_code() {
     }
     for bad in [
         // three capital letters that are not ISO 4217 codes
-        "ABC", "EUX", "QQQ",
-        // withdrawn codes
-        "DEM", "FRF", "HRK", "ANG", "ZWL",
-        // codes that are not money one can pay with
-        "XXX", "XTS", "XAU", "XDR",
-        // malformed
+        "ABC", "EUX", "QQQ", // withdrawn codes
+        "DEM", "FRF", "HRK", "ANG", "ZWL", // codes that are not money one can pay with
+        "XXX", "XTS", "XAU", "XDR", // malformed
         "eur", "Eur", "EU", "EURO", "", " EUR", "€", "978",
     ] {
         let body = with("currency", json!(bad));
         assert_refused(h.post(&body).await, "invalid_value", Some("currency")).await;
     }
-    assert_refused(h.post(&with("currency", json!(978))).await, "invalid_type", Some("currency")).await;
+    assert_refused(
+        h.post(&with("currency", json!(978))).await,
+        "invalid_type",
+        Some("currency"),
+    )
+    .await;
     h.stop().await;
 }

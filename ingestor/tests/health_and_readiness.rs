@@ -20,8 +20,15 @@ async fn health_and_readiness() {
     let ready = h.get("/readyz").await;
     assert_eq!(ready.status(), 503);
     assert!(ready.headers().contains_key("retry-after"));
-    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "unavailable");
-    assert_eq!(h.get("/healthz").await.status(), 200, "health does not depend on the broker");
+    assert_eq!(
+        ready.json::<Value>().await.unwrap()["status"],
+        "unavailable"
+    );
+    assert_eq!(
+        h.get("/healthz").await.status(),
+        200,
+        "health does not depend on the broker"
+    );
 
     h.kafka.all_brokers_up().unwrap();
     let mut ready_again = false;

@@ -22,7 +22,18 @@ async fn ids_must_be_1_to_64_safe_characters() {
         }
         let too_long = "A".repeat(65);
         for bad in [
-            "", too_long.as_str(), "a b", " a", "a ", "a/b", "a@b", "é", "a\nb", "a\"b", "a,b", "Ωmega",
+            "",
+            too_long.as_str(),
+            "a b",
+            " a",
+            "a ",
+            "a/b",
+            "a@b",
+            "é",
+            "a\nb",
+            "a\"b",
+            "a,b",
+            "Ωmega",
             "a\u{0}b",
         ] {
             let body = with(field, json!(bad));

@@ -74,6 +74,9 @@ async fn logs_never_contain_values() {
     let exit = support::wait_exit(&mut child, Duration::from_secs(15));
     assert_eq!(exit.code(), Some(0));
     let stderr = stderr_reader.join().unwrap();
-    assert!(stderr.contains("transaction refused"), "debug logs were on: {stderr}");
+    assert!(
+        stderr.contains("transaction refused"),
+        "debug logs were on: {stderr}"
+    );
     assert!(!stderr.contains(PAN), "a value reached the logs:\n{stderr}");
 }

@@ -19,9 +19,21 @@ async fn non_json_bodies_are_refused() {
     ] {
         let response = h.post_raw("application/json", body.to_vec()).await;
         let refused = assert_refused(response, "invalid_json", None).await;
-        assert!(refused["message"].as_str().unwrap().contains("not valid JSON"));
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .contains("not valid JSON")
+        );
     }
-    for body in ["[]", "[{\"id\":\"tx-1\"}]", "\"4111111111111111\"", "12.34", "null", "true"] {
+    for body in [
+        "[]",
+        "[{\"id\":\"tx-1\"}]",
+        "\"4111111111111111\"",
+        "12.34",
+        "null",
+        "true",
+    ] {
         let response = h.post_raw("application/json", body.to_owned()).await;
         let refused = assert_refused(response, "not_an_object", None).await;
         assert!(!refused.to_string().contains("4111"), "{refused}");

@@ -33,7 +33,11 @@ async fn refusals_never_echo_values() {
         let text = response.text().await.unwrap();
         assert!(!text.contains(PAN), "value echoed: {text}");
     }
-    for raw in [format!("{{\"card_id\":\"{PAN}\""), format!("\"{PAN}\""), format!("[{PAN}]")] {
+    for raw in [
+        format!("{{\"card_id\":\"{PAN}\""),
+        format!("\"{PAN}\""),
+        format!("[{PAN}]"),
+    ] {
         let response = h.post_raw("application/json", raw).await;
         assert_eq!(response.status(), 400);
         let text = response.text().await.unwrap();

@@ -58,9 +58,15 @@ fn producer_child_of(collector: &Collector, server: &CollectedSpan) -> Collected
     let producers: Vec<CollectedSpan> = collector
         .spans()
         .into_iter()
-        .filter(|s| s.kind == SpanKind::Producer && s.parent_span_id.as_deref() == Some(&*server.span_id))
+        .filter(|s| {
+            s.kind == SpanKind::Producer && s.parent_span_id.as_deref() == Some(&*server.span_id)
+        })
         .collect();
-    assert_eq!(producers.len(), 1, "one producer span under the server span");
+    assert_eq!(
+        producers.len(),
+        1,
+        "one producer span under the server span"
+    );
     producers.into_iter().next().unwrap()
 }
 
@@ -76,15 +82,24 @@ async fn server_span_continues_datadog_headers() {
     post(&h, "dd-only", &datadog_headers(TRACE_LOW, DD_PARENT)).await;
     support::flush(&guard);
     let server = server_span_with_parent(&collector, &dd_parent_hex).await;
-    assert_eq!(server.trace_id, full_trace, "128-bit id rebuilt from _dd.p.tid");
+    assert_eq!(
+        server.trace_id, full_trace,
+        "128-bit id rebuilt from _dd.p.tid"
+    );
     let producer = producer_child_of(&collector, &server);
     assert_eq!(producer.trace_id, full_trace);
 
     let records = h.read_back(1);
     let record = &records[0];
-    assert_eq!(header_values(record, "x-datadog-trace-id"), vec![TRACE_LOW.to_string()]);
+    assert_eq!(
+        header_values(record, "x-datadog-trace-id"),
+        vec![TRACE_LOW.to_string()]
+    );
     let producer_id = u64::from_str_radix(&producer.span_id, 16).unwrap();
-    assert_eq!(header_values(record, "x-datadog-parent-id"), vec![producer_id.to_string()]);
+    assert_eq!(
+        header_values(record, "x-datadog-parent-id"),
+        vec![producer_id.to_string()]
+    );
     assert_eq!(
         header_values(record, "traceparent"),
         vec![format!("00-{full_trace}-{}-01", producer.span_id)]
@@ -109,7 +124,10 @@ async fn server_span_continues_datadog_headers() {
     support::flush(&guard);
     let server = server_span_with_parent(&collector, w3c_parent).await;
     assert_eq!(server.trace_id, other_trace);
-    assert_eq!(server.links, vec![(full_trace.clone(), dd_parent_hex.clone())]);
+    assert_eq!(
+        server.links,
+        vec![(full_trace.clone(), dd_parent_hex.clone())]
+    );
 
     h.stop().await;
 }

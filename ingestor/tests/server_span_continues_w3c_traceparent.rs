@@ -62,9 +62,15 @@ async fn server_span_continues_w3c_traceparent() {
 
     let producer = only_span(&spans, &producer_name, SpanKind::Producer);
     assert_eq!(producer.trace_id, TRACE_ID);
-    assert_eq!(producer.parent_span_id.as_deref(), Some(server.span_id.as_str()));
+    assert_eq!(
+        producer.parent_span_id.as_deref(),
+        Some(server.span_id.as_str())
+    );
     assert!(producer.start_unix_nanos >= server.start_unix_nanos);
-    assert!(producer.end_unix_nanos <= server.end_unix_nanos, "acked before the answer");
+    assert!(
+        producer.end_unix_nanos <= server.end_unix_nanos,
+        "acked before the answer"
+    );
 
     let records = h.read_back(1);
     assert_eq!(records.len(), 1);

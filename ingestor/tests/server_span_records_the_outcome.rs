@@ -58,24 +58,50 @@ async fn server_span_records_the_outcome() {
         .await
         .expect("spans exported");
 
-    let refused: Vec<_> = spans.iter().filter(|s| s.trace_id == refused_trace).collect();
-    assert_eq!(refused.len(), 1, "no producer span for a refused request: {refused:#?}");
+    let refused: Vec<_> = spans
+        .iter()
+        .filter(|s| s.trace_id == refused_trace)
+        .collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "no producer span for a refused request: {refused:#?}"
+    );
     let server = refused[0];
     assert_eq!(server.kind, SpanKind::Server);
     assert_eq!(server.int_attr("http.response.status_code"), Some(400));
-    assert_eq!(server.str_attr("ingestor.refusal.code"), Some("invalid_value"));
+    assert_eq!(
+        server.str_attr("ingestor.refusal.code"),
+        Some("invalid_value")
+    );
     assert_eq!(server.str_attr("ingestor.refusal.field"), Some("card_id"));
-    assert_eq!(server.status_code, StatusCode::Unset, "a 4xx is not a server error");
+    assert_eq!(
+        server.status_code,
+        StatusCode::Unset,
+        "a 4xx is not a server error"
+    );
     let dump = format!("{server:?}");
     assert!(!dump.contains("4111"), "span leaks the value: {dump}");
 
-    let failed: Vec<_> = spans.iter().filter(|s| s.trace_id == failed_trace).collect();
-    let server = failed.iter().find(|s| s.kind == SpanKind::Server).expect("server span");
-    let producer = failed.iter().find(|s| s.kind == SpanKind::Producer).expect("producer span");
+    let failed: Vec<_> = spans
+        .iter()
+        .filter(|s| s.trace_id == failed_trace)
+        .collect();
+    let server = failed
+        .iter()
+        .find(|s| s.kind == SpanKind::Server)
+        .expect("server span");
+    let producer = failed
+        .iter()
+        .find(|s| s.kind == SpanKind::Producer)
+        .expect("producer span");
     assert_eq!(server.int_attr("http.response.status_code"), Some(503));
     assert_eq!(server.str_attr("error.type"), Some("503"));
     assert_eq!(server.status_code, StatusCode::Error);
-    assert_eq!(producer.parent_span_id.as_deref(), Some(server.span_id.as_str()));
+    assert_eq!(
+        producer.parent_span_id.as_deref(),
+        Some(server.span_id.as_str())
+    );
     assert_eq!(producer.status_code, StatusCode::Error);
     assert!(producer.str_attr("error.type").is_some(), "{producer:#?}");
 

@@ -41,7 +41,9 @@ async fn sigterm_drains_in_flight_and_exits_zero() {
     // Warm up: producer id and metadata are fetched before the broker is slowed down.
     assert_eq!(post("drain-0".into()).await.unwrap().status(), 202);
 
-    kafka.set_round_trip_time(1, Duration::from_millis(1500)).unwrap();
+    kafka
+        .set_round_trip_time(1, Duration::from_millis(1500))
+        .unwrap();
     let in_flight: Vec<_> = (1..=5)
         .map(|i| tokio::spawn(post(format!("drain-{i}"))))
         .collect();
@@ -57,7 +59,10 @@ async fn sigterm_drains_in_flight_and_exits_zero() {
         .body(valid("drain-late").to_string())
         .send()
         .await;
-    assert!(late.is_err(), "accepted a new connection after SIGTERM: {late:?}");
+    assert!(
+        late.is_err(),
+        "accepted a new connection after SIGTERM: {late:?}"
+    );
 
     for request in in_flight {
         let response = request.await.unwrap().expect("in-flight request answered");
@@ -79,7 +84,11 @@ async fn sigterm_drains_in_flight_and_exits_zero() {
         .wait_for(
             |spans| {
                 spans.iter().filter(|s| s.kind == SpanKind::Server).count() == 6
-                    && spans.iter().filter(|s| s.kind == SpanKind::Producer).count() == 6
+                    && spans
+                        .iter()
+                        .filter(|s| s.kind == SpanKind::Producer)
+                        .count()
+                        == 6
             },
             Duration::from_secs(5),
         )

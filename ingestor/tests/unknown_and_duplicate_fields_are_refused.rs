@@ -10,9 +10,22 @@ use support::{Harness, assert_refused, valid, with};
 async fn unknown_and_duplicate_fields_are_refused() {
     let h = Harness::start().await;
 
-    let refused = assert_refused(h.post(&with("ammount", json!("1.00"))).await, "unknown_field", Some("ammount")).await;
-    assert!(refused["message"].as_str().unwrap().contains("amount"), "lists the schema");
-    assert_refused(h.post(&with("note", json!({"nested": [1, 2]}))).await, "unknown_field", Some("note")).await;
+    let refused = assert_refused(
+        h.post(&with("ammount", json!("1.00"))).await,
+        "unknown_field",
+        Some("ammount"),
+    )
+    .await;
+    assert!(
+        refused["message"].as_str().unwrap().contains("amount"),
+        "lists the schema"
+    );
+    assert_refused(
+        h.post(&with("note", json!({"nested": [1, 2]}))).await,
+        "unknown_field",
+        Some("note"),
+    )
+    .await;
 
     // A key that does not look like an identifier (here, a card number) is not repeated back.
     let response = h.post(&with("4111 1111 1111 1111", json!("x"))).await;

@@ -35,8 +35,13 @@ async fn wrong_content_type_is_415() {
         .unwrap();
     assert_eq!(response.status(), 415, "missing content type");
 
-    for (i, ct) in ["application/json; charset=utf-8", "Application/JSON"].into_iter().enumerate() {
-        let response = h.post_raw(ct, valid(&format!("ct-ok-{i}")).to_string()).await;
+    for (i, ct) in ["application/json; charset=utf-8", "Application/JSON"]
+        .into_iter()
+        .enumerate()
+    {
+        let response = h
+            .post_raw(ct, valid(&format!("ct-ok-{i}")).to_string())
+            .await;
         assert_eq!(response.status(), 202, "{ct}");
     }
     h.stop().await;

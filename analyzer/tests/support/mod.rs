@@ -30,10 +30,14 @@ pub fn exporter() -> &'static InMemorySpanExporter {
     static EXPORTER: OnceLock<InMemorySpanExporter> = OnceLock::new();
     EXPORTER.get_or_init(|| {
         let exporter = InMemorySpanExporter::default();
-        let guard = telemetry::Builder::new("analyzer-test")
+        let mut builder = telemetry::Builder::new("analyzer-test")
             .without_otlp()
-            .without_logs()
-            .with_span_exporter(exporter.clone())
+            .with_span_exporter(exporter.clone());
+        // Logs only on demand (`RUST_LOG=...`), to keep test output readable.
+        if std::env::var_os("RUST_LOG").is_none() {
+            builder = builder.without_logs();
+        }
+        let guard = builder
             .install()
             .expect("telemetry installs once per test binary");
         // The providers must live as long as the test binary: the guard is never dropped.

@@ -83,7 +83,7 @@ impl Proxy {
                 config,
                 upstream,
                 normalizer,
-                v5_first: std::sync::atomic::AtomicBool::new(false),
+                v5_only: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }

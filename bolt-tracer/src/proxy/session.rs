@@ -37,9 +37,13 @@ use crate::bolt::{
 /// Stop reading a side while this many bytes wait to be written to the other side.
 const HIGH_WATER: usize = 256 * 1024;
 
-/// How long a handshake asking for 4.4 first may take before the proxy assumes the upstream
-/// stalls on it and asks for 5.x first instead.
-const FIRST_TRY_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a first attempt to connect and handshake with the upstream may take before the
+/// proxy gives up on it and tries a new connection (the second attempt gets twice as long, the
+/// last one whatever is left of the handshake timeout).
+const STALL_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Attempts to connect to the upstream per client connection.
+const CONNECT_ATTEMPTS: u32 = 3;
 
 /// How long the proxy spends telling a client why its connection ends before closing anyway.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(1);
@@ -54,8 +58,8 @@ pub(crate) struct Shared {
     pub config: ProxyConfig,
     pub upstream: Upstream,
     pub normalizer: Arc<cypher::Cache>,
-    /// The upstream only answers handshakes that list 5.x first (see [`connect_upstream`]).
-    pub v5_first: AtomicBool,
+    /// The upstream fails handshakes that offer Bolt 4 (see [`connect_upstream`]).
+    pub v5_only: AtomicBool,
 }
 
 /// The proxy's lifecycle, as connections see it.
@@ -168,45 +172,69 @@ pub(crate) async fn serve(
     tracing::debug!(%peer, reason = ?stop, "bolt-proxy: connection closed");
 }
 
-/// Connects to the upstream asking for `wanted` (best first).
+/// Connects to the upstream asking for `wanted` (best first), working around two handshake
+/// faults of FalkorDB (both measured):
+/// - it closes the connection when a 4.x proposal comes before its 5.x one: the proxy then
+///   offers the 5.x versions only, and remembers to do so for this upstream from then on;
+/// - the first connection accepted after another client's session closed may get no answer at
+///   all: an attempt that stalls is abandoned after [`STALL_TIMEOUT`] and retried on a new
+///   connection.
 ///
-/// Some servers only read the handshake up to the first proposal they do not support: FalkorDB
-/// closes the connection (or stalls) when a 4.x proposal comes before its 5.x one (measured).
-/// When asking in the client's order fails that way, the proxy asks again on a new connection
-/// with the 5.x versions first, and remembers to do so for this upstream from then on.
+/// A refused connection fails at once: the server is down, retrying cannot help.
 async fn connect_upstream(
     shared: &Shared,
     wanted: &[Version],
     deadline: Instant,
 ) -> crate::bolt::Result<(Version, UpRead, UpWrite)> {
-    let mut v5_first: Vec<Version> = wanted.iter().copied().filter(|v| v.major == 5).collect();
-    v5_first.extend(wanted.iter().copied().filter(|v| v.major != 5));
-    let reordered = v5_first != wanted;
+    let v5_only: Vec<Version> = wanted.iter().copied().filter(|v| v.major == 5).collect();
     let preferred = Handshake::new(&handshake::proposals_for(wanted));
-    let fallback = Handshake::new(&handshake::proposals_for(&v5_first));
-    if !reordered || shared.v5_first.load(Ordering::Relaxed) {
-        let hs = if reordered { &fallback } else { &preferred };
-        return shared.upstream.connect(hs).await;
-    }
-    let first_try = (deadline - Instant::now()).min(FIRST_TRY_TIMEOUT);
-    match timeout(first_try, shared.upstream.connect(&preferred)).await {
-        Ok(Ok(up)) => Ok(up),
-        Ok(Err(
-            crate::bolt::Error::NoCommonVersion
-            | crate::bolt::Error::ConnectionClosed
-            | crate::bolt::Error::Io(_),
-        ))
-        | Err(_) => {
-            let up = shared.upstream.connect(&fallback).await?;
-            if !shared.v5_first.swap(true, Ordering::Relaxed) {
-                tracing::info!(
-                    "bolt-proxy: upstream rejects 4.x proposals before 5.x ones; asking for 5.x first from now on"
-                );
-            }
-            Ok(up)
+    let fallback = Handshake::new(&handshake::proposals_for(&v5_only));
+    let mut offer_v4 =
+        !v5_only.is_empty() && v5_only != wanted && !shared.v5_only.load(Ordering::Relaxed);
+    let mut last = crate::bolt::Error::ConnectionClosed;
+    for attempt in 0..CONNECT_ATTEMPTS {
+        let hs = if offer_v4 || v5_only.is_empty() {
+            &preferred
+        } else {
+            &fallback
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            break;
         }
-        Ok(Err(e)) => Err(e),
+        let limit = if attempt + 1 == CONNECT_ATTEMPTS {
+            remaining
+        } else {
+            remaining.min(STALL_TIMEOUT * (attempt + 1))
+        };
+        match timeout(limit, shared.upstream.connect(hs)).await {
+            Ok(Ok(up)) => return Ok(up),
+            Ok(Err(crate::bolt::Error::Io(e)))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::InvalidInput
+                ) =>
+            {
+                return Err(e.into());
+            }
+            Ok(Err(crate::bolt::Error::NoCommonVersion | crate::bolt::Error::ConnectionClosed))
+                if offer_v4 =>
+            {
+                offer_v4 = false;
+                if !shared.v5_only.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        "bolt-proxy: upstream rejects handshakes that offer Bolt 4 first; offering 5.x only from now on"
+                    );
+                }
+            }
+            Ok(Err(e)) => last = e,
+            Err(_) => {
+                tracing::debug!(attempt, "bolt-proxy: upstream handshake stalled, retrying");
+                last = std::io::Error::from(std::io::ErrorKind::TimedOut).into();
+            }
+        }
     }
+    Err(last)
 }
 
 /// The upstream cannot be reached: answer the handshake, answer the first request with a
@@ -257,6 +285,8 @@ enum Pending {
     Run(QueryId),
     /// PULL or DISCARD reading the stream of that query (if it is still open).
     Stream(Option<QueryId>),
+    /// Translation: a DISCARD sent as PULL; its records are dropped here.
+    Discarding(Option<QueryId>),
     /// BEGIN.
     Begin,
     /// COMMIT or ROLLBACK.
@@ -517,13 +547,28 @@ impl Session {
                     return Ok(());
                 }
             }
-            sig::PULL | sig::DISCARD => {
+            sig::PULL => {
                 let target = match decode(&frame)? {
-                    Request::Pull { extra } | Request::Discard { extra } => {
-                        self.queries.target(&extra)
-                    }
+                    Request::Pull { extra } => self.queries.target(&extra),
                     _ => None,
                 };
+                self.pending.push_back(Pending::Stream(target));
+            }
+            sig::DISCARD => {
+                let Request::Discard { extra } = decode(&frame)? else {
+                    unreachable!("decoded by signature")
+                };
+                let target = self.queries.target(&extra);
+                if self.translate {
+                    // FalkorDB holds back its answer to the COMMIT that follows a DISCARD in a
+                    // transaction until yet another request arrives (measured), and neo4rs
+                    // discards every `run` result: pull instead and drop the records here.
+                    self.pending.push_back(Pending::Discarding(target));
+                    io.up_w
+                        .queue_request(&Request::Pull { extra })
+                        .map_err(|_| Stop::ClientProtocol("unencodable request"))?;
+                    return Ok(());
+                }
                 self.pending.push_back(Pending::Stream(target));
             }
             sig::BEGIN => {
@@ -602,7 +647,7 @@ impl Session {
         if s == Some(sig::RECORD) {
             match self.pending.front() {
                 Some(Pending::Stream(Some(id))) => self.queries.record(*id),
-                Some(Pending::Answered) => return,
+                Some(Pending::Answered | Pending::Discarding(_)) => return,
                 _ => {}
             }
             if self.translate && translate::record_needs_rewrite(frame.payload(), self.utc) {
@@ -645,6 +690,7 @@ impl Session {
                 Some(sig::SUCCESS),
                 Pending::Run(_)
                 | Pending::Stream(Some(_))
+                | Pending::Discarding(Some(_))
                 | Pending::HelloHalf
                 | Pending::LogonHalf { .. },
             ) => match Response::decode_with(frame.payload(), self.limits) {
@@ -664,10 +710,13 @@ impl Session {
         }
         match (s, pending) {
             (Some(sig::SUCCESS), Pending::Run(id)) => self.queries.run_succeeded(id, &meta),
-            (Some(sig::SUCCESS), Pending::Stream(Some(id))) => {
+            (Some(sig::SUCCESS), Pending::Stream(Some(id)) | Pending::Discarding(Some(id))) => {
                 self.queries.stream_summary(id, &meta)
             }
-            (Some(sig::IGNORED), Pending::Run(id) | Pending::Stream(Some(id))) => {
+            (
+                Some(sig::IGNORED),
+                Pending::Run(id) | Pending::Stream(Some(id)) | Pending::Discarding(Some(id)),
+            ) => {
                 self.queries.end(id, End::Ignored)
             }
             (Some(sig::SUCCESS), Pending::TxEnd) => self.queries.end_all(End::TransactionClosed),
@@ -719,7 +768,7 @@ impl Session {
                     reset_in_flight = true;
                     break;
                 }
-                Pending::Run(id) | Pending::Stream(Some(id)) => {
+                Pending::Run(id) | Pending::Stream(Some(id)) | Pending::Discarding(Some(id)) => {
                     self.queries.end(*id, End::Ignored);
                 }
                 _ => {}

@@ -176,6 +176,14 @@ fn bolt_handshake_works(port: u16) -> bool {
     s.read_exact(&mut answer).is_ok() && answer[3] == 5
 }
 
+/// Logs of the proxy on the test's output, filtered by `RUST_LOG` (nothing when unset).
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
 /// A proxy running on a task, stopped gracefully by [`RunningProxy::stop`].
 pub struct RunningProxy {
     /// Where clients connect.
@@ -192,6 +200,7 @@ impl RunningProxy {
 
     /// A proxy with these settings.
     pub async fn start_with(config: ProxyConfig) -> RunningProxy {
+        init_logs();
         let proxy = Proxy::bind(config).await.expect("proxy binds");
         let addr = proxy.local_addr();
         let (tx, rx) = oneshot::channel::<()>();

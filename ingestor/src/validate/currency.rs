@@ -48,7 +48,9 @@ mod tests {
 
     #[test]
     fn accepts_active_codes() {
-        for code in ["USD", "EUR", "JPY", "GBP", "CHF", "BRL", "XOF", "XCG", "ZWG", "SLE", "CLF"] {
+        for code in [
+            "USD", "EUR", "JPY", "GBP", "CHF", "BRL", "XOF", "XCG", "ZWG", "SLE", "CLF",
+        ] {
             assert!(is_active(code), "{code}");
         }
     }

@@ -225,6 +225,18 @@ impl Invalid {
         }
     }
 
+    /// The offending schema field, if the problem is tied to one (not for unknown fields, whose
+    /// names the client chose: fit for the client's error body, not for logs or spans).
+    pub fn schema_field(&self) -> Option<Field> {
+        match self {
+            Invalid::DuplicateField(f)
+            | Invalid::MissingField(f)
+            | Invalid::WrongType { field: f, .. }
+            | Invalid::InvalidValue(f) => Some(*f),
+            Invalid::NotJson { .. } | Invalid::NotAnObject | Invalid::UnknownField(_) => None,
+        }
+    }
+
     /// The name of the offending field, when there is one to name.
     pub fn field(&self) -> Option<&str> {
         match self {
@@ -242,19 +254,30 @@ impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Invalid::NotJson { line, column } => {
-                write!(f, "request body is not valid JSON (line {line}, column {column})")
+                write!(
+                    f,
+                    "request body is not valid JSON (line {line}, column {column})"
+                )
             }
             Invalid::NotAnObject => f.write_str("request body must be a JSON object"),
             Invalid::DuplicateField(field) => write!(f, "field '{field}' appears more than once"),
             Invalid::UnknownField(Some(name)) => {
-                write!(f, "unknown field '{name}': the schema has only {}", schema_list())
+                write!(
+                    f,
+                    "unknown field '{name}': the schema has only {}",
+                    schema_list()
+                )
             }
             Invalid::UnknownField(None) => {
                 write!(f, "unknown field: the schema has only {}", schema_list())
             }
             Invalid::MissingField(field) => write!(f, "field '{field}' is required"),
             Invalid::WrongType { field, found } => {
-                write!(f, "field '{field}' must be a JSON string, not {}", found.name())
+                write!(
+                    f,
+                    "field '{field}' must be a JSON string, not {}",
+                    found.name()
+                )
             }
             Invalid::InvalidValue(field) => write!(f, "field '{field}' {}", field.rule()),
         }
@@ -283,8 +306,7 @@ pub fn parse(body: &[u8]) -> Result<Transaction<'_>, Invalid> {
 /// Whether `s` is a valid identifier (`id`, `account_id`, ...).
 pub fn is_valid_id(s: &str) -> bool {
     (1..=MAX_ID_LEN).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
 }
 
@@ -340,8 +362,16 @@ impl<'a> RawBody<'a> {
         if let Some(name) = self.unknown {
             return Err(Invalid::UnknownField(name));
         }
-        let [id, account_id, card_id, device_id, merchant_id, amount, currency, timestamp] =
-            self.slots;
+        let [
+            id,
+            account_id,
+            card_id,
+            device_id,
+            merchant_id,
+            amount,
+            currency,
+            timestamp,
+        ] = self.slots;
         let id = checked(Field::Id, id, is_valid_id)?;
         let account_id = checked(Field::AccountId, account_id, is_valid_id)?;
         let card_id = checked(Field::CardId, card_id, is_valid_id)?;
@@ -547,17 +577,44 @@ mod tests {
         let tx = parse(body.as_bytes()).unwrap();
         assert_eq!(tx.id, "tx-1");
         let body = with("id", r#""tx\n1""#);
-        assert_eq!(parse(body.as_bytes()), Err(Invalid::InvalidValue(Field::Id)));
+        assert_eq!(
+            parse(body.as_bytes()),
+            Err(Invalid::InvalidValue(Field::Id))
+        );
     }
 
     #[test]
     fn amounts() {
-        for ok in ["1", "0.01", "0.1", "10.5", "12.34", "999999999999999.99", "100"] {
+        for ok in [
+            "1",
+            "0.01",
+            "0.1",
+            "10.5",
+            "12.34",
+            "999999999999999.99",
+            "100",
+        ] {
             assert!(is_valid_amount(ok), "{ok}");
         }
         for bad in [
-            "0", "0.00", "0.0", "-1", "+1", "1.234", "1e3", " 1", "1 ", "", ".5", "1.", "01",
-            "00.5", "1,00", "1000000000000000", "0x10", "１",
+            "0",
+            "0.00",
+            "0.0",
+            "-1",
+            "+1",
+            "1.234",
+            "1e3",
+            " 1",
+            "1 ",
+            "",
+            ".5",
+            "1.",
+            "01",
+            "00.5",
+            "1,00",
+            "1000000000000000",
+            "0x10",
+            "１",
         ] {
             assert!(!is_valid_amount(bad), "{bad:?}");
         }
@@ -601,14 +658,20 @@ mod tests {
     #[test]
     fn first_problem_wins_in_a_fixed_order() {
         let body = r#"{"id":"a","id":"b"}"#;
-        assert_eq!(parse(body.as_bytes()), Err(Invalid::DuplicateField(Field::Id)));
+        assert_eq!(
+            parse(body.as_bytes()),
+            Err(Invalid::DuplicateField(Field::Id))
+        );
         let body = r#"{"ammount":"1","id":7}"#;
         assert_eq!(
             parse(body.as_bytes()),
             Err(Invalid::UnknownField(Some("ammount".into())))
         );
         let body = r#"{"amount":"x"}"#;
-        assert_eq!(parse(body.as_bytes()), Err(Invalid::MissingField(Field::Id)));
+        assert_eq!(
+            parse(body.as_bytes()),
+            Err(Invalid::MissingField(Field::Id))
+        );
     }
 
     #[test]

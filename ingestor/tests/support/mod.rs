@@ -132,7 +132,11 @@ impl Harness {
     }
 
     /// POSTs raw bytes with the given content type.
-    pub async fn post_raw(&self, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    pub async fn post_raw(
+        &self,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
         self.http
             .post(format!("{}/transactions", self.base))
             .header("content-type", content_type)
@@ -163,7 +167,12 @@ impl Harness {
 
     /// Every record on [`TOPIC`] from the beginning, waiting until at least `count` arrived.
     pub fn read_back(&self, count: usize) -> Vec<OwnedMessage> {
-        read_topic(self.kafka.bootstrap_servers(), TOPIC, count, Duration::from_secs(10))
+        read_topic(
+            self.kafka.bootstrap_servers(),
+            TOPIC,
+            count,
+            Duration::from_secs(10),
+        )
     }
 
     /// Like [`Harness::read_back`] with a shorter wait, to show that nothing more arrives.
@@ -173,7 +182,12 @@ impl Harness {
 }
 
 /// Reads partition 0 of `topic` from the start until `count` records or `timeout`.
-pub fn read_topic(brokers: &str, topic: &str, count: usize, timeout: Duration) -> Vec<OwnedMessage> {
+pub fn read_topic(
+    brokers: &str,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<OwnedMessage> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "ingestor-test-reader")
@@ -181,7 +195,8 @@ pub fn read_topic(brokers: &str, topic: &str, count: usize, timeout: Duration) -
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
     consumer.assign(&tpl).unwrap();
     let deadline = Instant::now() + timeout;
     let mut out = Vec::new();
@@ -211,8 +226,15 @@ pub async fn assert_refused(response: reqwest::Response, code: &str, field: Opti
     assert_json(&response);
     let body: Value = response.json().await.expect("JSON error body");
     assert_eq!(body["error"], code, "{body}");
-    assert_eq!(body["field"], field.map_or(Value::Null, |f| Value::from(f)), "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert_eq!(
+        body["field"],
+        field.map_or(Value::Null, Value::from),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     body
 }
 
@@ -254,8 +276,15 @@ pub fn only_span<'a>(
     name: &str,
     kind: fixtures::otlp::SpanKind,
 ) -> &'a fixtures::otlp::CollectedSpan {
-    let found: Vec<_> = spans.iter().filter(|s| s.name == name && s.kind == kind).collect();
-    assert_eq!(found.len(), 1, "spans named {name:?} of kind {kind:?}: {spans:#?}");
+    let found: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == name && s.kind == kind)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "spans named {name:?} of kind {kind:?}: {spans:#?}"
+    );
     found[0]
 }
 

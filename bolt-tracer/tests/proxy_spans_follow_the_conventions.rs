@@ -1,0 +1,292 @@
+//! The proxy's spans, read from the SDK's in-memory exporter: one CLIENT span per query, the
+//! DESIGN.md attributes, right row counts, the server's timings and counters, no literal or
+//! parameter value anywhere, error spans with the status code, and the parent taken from
+//! `tx_metadata.traceparent` of RUN and BEGIN.
+
+mod proxy_support;
+
+use std::sync::OnceLock;
+
+use bolt_tracer::bolt::{Map, Request, Response, Value, Version};
+use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
+use opentelemetry::{Value as OtelValue, global};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use proxy_support::{FalkorDb, RawClient, RunningProxy};
+
+fn exporter() -> &'static (InMemorySpanExporter, SdkTracerProvider) {
+    static E: OnceLock<(InMemorySpanExporter, SdkTracerProvider)> = OnceLock::new();
+    E.get_or_init(|| {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        global::set_tracer_provider(provider.clone());
+        (exporter, provider)
+    })
+}
+
+/// The finished spans that talked to the FalkorDB on `port` (each test has its own).
+fn spans_for(port: u16) -> Vec<SpanData> {
+    let (exporter, provider) = exporter();
+    provider.force_flush().unwrap();
+    exporter
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .filter(|s| attr(s, "server.port") == Some(OtelValue::I64(i64::from(port))))
+        .collect()
+}
+
+fn attr(span: &SpanData, key: &str) -> Option<OtelValue> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.clone())
+}
+
+fn str_attr(span: &SpanData, key: &str) -> Option<String> {
+    attr(span, key).map(|v| v.as_str().into_owned())
+}
+
+fn int_attr(span: &SpanData, key: &str) -> Option<i64> {
+    match attr(span, key) {
+        Some(OtelValue::I64(i)) => Some(i),
+        _ => None,
+    }
+}
+
+/// No attribute, name or status of any span holds one of `secrets`.
+fn assert_no_leak(spans: &[SpanData], secrets: &[&str]) {
+    for s in spans {
+        let mut texts = vec![s.name.to_string()];
+        texts.extend(s.attributes.iter().map(|kv| kv.value.as_str().into_owned()));
+        if let Status::Error { description } = &s.status {
+            texts.push(description.to_string());
+        }
+        for t in &texts {
+            for secret in secrets {
+                assert!(!t.contains(secret), "{secret:?} leaked into span {:?}: {t:?}", s.name);
+            }
+        }
+    }
+}
+
+fn by_text<'a>(spans: &'a [SpanData], needle: &str) -> &'a SpanData {
+    let found: Vec<_> = spans
+        .iter()
+        .filter(|s| str_attr(s, "db.query.text").is_some_and(|t| t.contains(needle)))
+        .collect();
+    assert_eq!(found.len(), 1, "one span whose text holds {needle:?}: {spans:#?}");
+    found[0]
+}
+
+fn traceparent_extra(trace: &str, span: &str) -> Map {
+    let md: Map = [
+        ("traceparent", Value::from(format!("00-{trace}-{span}-01"))),
+        ("tracestate", Value::from("vendor=x")),
+    ]
+    .into_iter()
+    .collect();
+    [("tx_metadata", Value::Map(md))].into_iter().collect()
+}
+
+#[tokio::test]
+async fn passthrough_spans_carry_the_conventions() {
+    exporter();
+    let db = FalkorDb::start();
+    let proxy = RunningProxy::start(&db.bolt_addr()).await;
+    let mut c = RawClient::login(proxy.addr, Version::new(5, 7)).await;
+
+    let (run, rows, _) = c.query("RETURN 1 AS x").await;
+    assert!(matches!(run, Response::Success { .. }));
+    assert_eq!(rows.len(), 1);
+
+    let (_, rows, _) = c
+        .query("CREATE (c:Card {number: '4111-1111-9999', limit: 777}) RETURN c")
+        .await;
+    assert_eq!(rows.len(), 1);
+
+    c.run(
+        "MATCH (c:Card) WHERE c.limit > $min RETURN c.limit AS l",
+        [("min", Value::Int(4242))].into_iter().collect(),
+        Map::new(),
+    )
+    .await;
+    assert!(matches!(c.recv().await, Response::Success { .. }));
+    assert!(matches!(c.recv().await, Response::Record { .. }) || true);
+    loop {
+        if !matches!(c.recv().await, Response::Record { .. }) {
+            break;
+        }
+    }
+
+    let (_, rows, _) = c.query("UNWIND range(1, 250) AS i RETURN i").await;
+    assert_eq!(rows.len(), 250);
+
+    // A syntax error whose server message quotes the query, literal included.
+    let (run, _, _) = c.query("MATCH (n:Card {pin: '9876-pin'}) RETURN n +").await;
+    let Response::Failure { metadata } = run else {
+        panic!("expected a failure, got {run:?}")
+    };
+    assert!(metadata.get_str("message").unwrap_or("").contains("9876-pin"));
+
+    // Pipelined: two queries in one batch.
+    for q in ["UNWIND range(1, 3) AS i RETURN i", "UNWIND range(1, 4) AS j RETURN j"] {
+        c.w.queue_request(&Request::Run {
+            query: q.into(),
+            parameters: Map::new(),
+            extra: Map::new(),
+        })
+        .unwrap();
+        c.w.queue_request(&Request::Pull {
+            extra: [("n", Value::Int(-1))].into_iter().collect(),
+        })
+        .unwrap();
+    }
+    c.w.flush().await.unwrap();
+    let mut summaries = 0;
+    while summaries < 4 {
+        if !matches!(c.recv().await, Response::Record { .. }) {
+            summaries += 1;
+        }
+    }
+
+    // Auto-commit RUN carrying a traceparent.
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = "00f067aa0ba902b7";
+    c.run(
+        "MATCH (c:Card) RETURN count(c) AS n",
+        Map::new(),
+        traceparent_extra(trace, parent),
+    )
+    .await;
+    let mut summaries = 0;
+    while summaries < 2 {
+        if !matches!(c.recv().await, Response::Record { .. }) {
+            summaries += 1;
+        }
+    }
+
+    // Explicit transaction: BEGIN carries the traceparent and the database.
+    let tx_trace = "0af7651916cd43dd8448eb211c80319c";
+    let tx_parent = "b7ad6b7169203331";
+    let mut begin = traceparent_extra(tx_trace, tx_parent);
+    begin.insert("db", "fraud");
+    c.w.queue_request(&Request::Begin { extra: begin }).unwrap();
+    c.w.flush().await.unwrap();
+    assert!(matches!(c.recv().await, Response::Success { .. }));
+    let (_, rows, _) = c.query("UNWIND range(1, 2) AS k RETURN k").await;
+    assert_eq!(rows.len(), 2);
+    c.w.queue_request(&Request::Commit).unwrap();
+    c.w.flush().await.unwrap();
+    assert!(matches!(c.recv().await, Response::Success { .. }));
+
+    c.w.queue_request(&Request::Goodbye).unwrap();
+    c.w.flush().await.unwrap();
+    drop(c);
+    proxy.stop().await.unwrap();
+
+    let spans = spans_for(db.bolt_port);
+    assert_eq!(spans.len(), 9, "one span per RUN: {spans:#?}");
+    for s in &spans {
+        assert_eq!(s.span_kind, SpanKind::Client);
+        assert_eq!(str_attr(s, "db.system.name").as_deref(), Some("neo4j"));
+        assert_eq!(str_attr(s, "server.address").as_deref(), Some("127.0.0.1"));
+        assert_eq!(str_attr(s, "network.protocol.name").as_deref(), Some("bolt"));
+        assert_eq!(str_attr(s, "network.protocol.version").as_deref(), Some("5.7"));
+        assert_eq!(str_attr(s, "neo4j.bolt.upstream_version").as_deref(), Some("5.7"));
+        assert_eq!(attr(s, "neo4j.bolt.translated"), Some(OtelValue::Bool(false)));
+        assert_eq!(
+            str_attr(s, "db.query.text"),
+            str_attr(s, "resource.name"),
+            "resource.name is the normalised text"
+        );
+        assert_eq!(
+            str_attr(s, "db.query.summary").as_deref(),
+            Some(s.name.as_ref()),
+            "the span name is the summary"
+        );
+        assert!(int_attr(s, "db.response.returned_rows").is_some());
+    }
+    assert_no_leak(&spans, &["4111", "777", "4242", "9876", "pin'"]);
+
+    let one = by_text(&spans, "RETURN ? AS x");
+    assert_eq!(one.name, "RETURN");
+    assert_eq!(int_attr(one, "db.response.returned_rows"), Some(1));
+    assert_eq!(str_attr(one, "db.operation.name").as_deref(), Some("RETURN"));
+    assert!(int_attr(one, "neo4j.server.t_first_ms").is_some());
+    assert!(int_attr(one, "neo4j.server.t_last_ms").is_some());
+    assert_eq!(one.status, Status::Unset);
+
+    let create = by_text(&spans, "CREATE (c:Card");
+    assert_eq!(create.name, "CREATE Card");
+    assert_eq!(str_attr(create, "db.collection.name").as_deref(), Some("Card"));
+    assert_eq!(int_attr(create, "neo4j.stats.nodes_created"), Some(1));
+    assert_eq!(int_attr(create, "neo4j.stats.properties_set"), Some(2));
+
+    let param = by_text(&spans, "$min");
+    assert_eq!(str_attr(param, "db.operation.name").as_deref(), Some("MATCH"));
+
+    let many = by_text(&spans, "AS i RETURN i");
+    assert!(str_attr(many, "db.query.text").unwrap().contains("range(?, ?)"));
+    let counts: Vec<_> = spans
+        .iter()
+        .filter(|s| str_attr(s, "db.query.text").is_some_and(|t| t.starts_with("UNWIND")))
+        .map(|s| int_attr(s, "db.response.returned_rows").unwrap())
+        .collect();
+    let mut sorted = counts.clone();
+    sorted.sort();
+    assert_eq!(sorted, [2, 3, 4, 250], "row counts of the UNWIND queries");
+
+    let failed = by_text(&spans, "{pin: ?}");
+    assert_eq!(str_attr(failed, "error.type").as_deref(), Some("SyntaxError"));
+    assert_eq!(
+        str_attr(failed, "db.response.status_code").as_deref(),
+        Some("SyntaxError")
+    );
+    assert_eq!(
+        failed.status,
+        Status::Error {
+            description: "SyntaxError".into()
+        }
+    );
+    assert_eq!(int_attr(failed, "db.response.returned_rows"), Some(0));
+
+    let child = by_text(&spans, "count(c)");
+    assert_eq!(
+        child.span_context.trace_id(),
+        TraceId::from_hex(trace).unwrap()
+    );
+    assert_eq!(child.parent_span_id, SpanId::from_hex(parent).unwrap());
+
+    let in_tx = by_text(&spans, "AS k RETURN k");
+    assert_eq!(
+        in_tx.span_context.trace_id(),
+        TraceId::from_hex(tx_trace).unwrap()
+    );
+    assert_eq!(in_tx.parent_span_id, SpanId::from_hex(tx_parent).unwrap());
+    assert_eq!(str_attr(in_tx, "db.namespace").as_deref(), Some("fraud"));
+
+    // Queries without a traceparent start their own traces.
+    assert_eq!(one.parent_span_id, SpanId::INVALID);
+}
+
+#[tokio::test]
+async fn translated_spans_name_both_versions() {
+    exporter();
+    let db = FalkorDb::start();
+    let proxy = RunningProxy::start(&db.bolt_addr()).await;
+    let mut c = RawClient::login(proxy.addr, Version::V4_4).await;
+    let (_, rows, _) = c.query("UNWIND range(1, 10) AS i RETURN i").await;
+    assert_eq!(rows.len(), 10);
+    drop(c);
+    proxy.stop().await.unwrap();
+
+    let spans = spans_for(db.bolt_port);
+    assert_eq!(spans.len(), 1);
+    let s = &spans[0];
+    assert_eq!(str_attr(s, "network.protocol.version").as_deref(), Some("4.4"));
+    assert_eq!(str_attr(s, "neo4j.bolt.upstream_version").as_deref(), Some("5.7"));
+    assert_eq!(attr(s, "neo4j.bolt.translated"), Some(OtelValue::Bool(true)));
+    assert_eq!(int_attr(s, "db.response.returned_rows"), Some(10));
+}
