@@ -6,5 +6,6 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/tools.sh
-cargo build --release --locked -p fixtures -p ingestor -p analyzer -p bolt-tracer
+cargo build --release --locked -p ingestor -p analyzer -p bolt-tracer --bins
+cargo build --release --locked -p fixtures --features demo --bins
 exec "$root/target/release/demo" "$@"

@@ -9,7 +9,7 @@
 //! | `INGESTOR_READY_TIMEOUT_MS` | `1000` | metadata fetch deadline of `GET /readyz` |
 //! | `INGESTOR_SHUTDOWN_TIMEOUT_MS` | `10000` | how long SIGTERM waits for in-flight requests, then for the producer flush |
 //! | `INGESTOR_RETRY_AFTER_SECS` | `1` | the `Retry-After` of a `503` |
-//! | `INGESTOR_LINGER_MS` | `1` | producer `linger.ms`: batching window, traded against latency |
+//! | `INGESTOR_LINGER_MS` | `0` | producer `linger.ms`: batching window, traded against latency |
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -57,7 +57,7 @@ impl KafkaConfig {
             send_timeout: Duration::from_millis(5000),
             ready_timeout: Duration::from_millis(1000),
             retry_after_secs: 1,
-            linger: Duration::from_millis(1),
+            linger: Duration::ZERO,
         }
     }
 
@@ -124,7 +124,7 @@ impl Config {
         let mut kafka = KafkaConfig::new(brokers.trim())
             .with_send_timeout(millis("INGESTOR_SEND_TIMEOUT_MS", 5000)?)
             .with_ready_timeout(millis("INGESTOR_READY_TIMEOUT_MS", 1000)?)
-            .with_linger(millis("INGESTOR_LINGER_MS", 1)?);
+            .with_linger(millis("INGESTOR_LINGER_MS", 0)?);
         if let Some(topic) = get("KAFKA_TOPIC") {
             kafka = kafka.with_topic(topic.trim());
         }

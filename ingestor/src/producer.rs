@@ -1,7 +1,7 @@
 //! The Kafka side: one long-lived idempotent producer, shared by every request.
 //!
 //! A request is answered `202` only once the broker acknowledged its record (`acks=all`), so
-//! the producer is tuned for latency rather than for batching: a short `linger.ms`, Nagle off,
+//! the producer is tuned for latency rather than for batching: no `linger.ms`, Nagle off,
 //! and `message.timeout.ms` equal to the request's ack deadline, so that a record the client was
 //! told to retry is not delivered later behind its back (the retry is then a duplicate the
 //! analyzer's idempotent `MERGE` absorbs, never a loss). Sends go through the telemetry crate's
@@ -82,8 +82,11 @@ impl Publisher {
                 "message.timeout.ms",
                 config.send_timeout.as_millis().max(1).to_string(),
             )
-            // Latency: each request waits for its own ack, so batching only helps as far as
-            // concurrent requests fill a batch within a millisecond or so.
+            // Latency: each request waits for its own ack, so no record waits for company.
+            // Records still batch: with idempotence librdkafka keeps at most five requests in
+            // flight, and whatever queues behind them leaves together. Measured at concurrency
+            // 64: linger 0 gives more throughput and lower latency than 1, 3 or 5 ms, since
+            // every millisecond a record lingers is a millisecond its client waits.
             .set("linger.ms", config.linger.as_millis().to_string())
             .set("socket.nagle.disable", "true")
             // Records are small JSON documents on a fast network: compression costs more CPU

@@ -1,0 +1,50 @@
+//! Adding `traceparent` to a query's `tx_metadata` must not change where it runs: what a traced
+//! auto-commit query writes, untraced queries and transactions read, and the other way round.
+//! (FalkorDB picks its graph from the RUN extras; the bridge keeps that consistent.)
+
+mod traced_support;
+
+use neo4rs::query;
+use traced_support::{Harness, unique};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traced_untraced_and_transactional_queries_share_one_graph() {
+    let h = Harness::start().await;
+    let traced = h.graph();
+    let raw = h.neo4rs();
+    let tag = unique("same_graph");
+
+    traced
+        .run(query("CREATE (:Probe {tag: $tag, by: 'traced'})").param("tag", tag.as_str()))
+        .await
+        .unwrap();
+    raw.run(query("CREATE (:Probe {tag: $tag, by: 'raw'})").param("tag", tag.as_str()))
+        .await
+        .unwrap();
+    let mut txn = traced.start_txn().await.unwrap();
+    txn.run(query("CREATE (:Probe {tag: $tag, by: 'txn'})").param("tag", tag.as_str()))
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+
+    let count = "MATCH (p:Probe {tag: $tag}) RETURN count(p) AS n";
+    let mut rows = traced
+        .execute(query(count).param("tag", tag.as_str()))
+        .await
+        .unwrap();
+    let n: i64 = rows.next().await.unwrap().unwrap().get("n").unwrap();
+    assert_eq!(n, 3, "the traced reader sees every write");
+    drop(rows);
+
+    let mut rows = raw.execute(query(count).param("tag", tag.as_str())).await.unwrap();
+    let n: i64 = rows.next().await.unwrap().unwrap().get("n").unwrap();
+    assert_eq!(n, 3, "the untraced reader sees every write");
+    drop(rows);
+
+    let mut txn = traced.start_txn().await.unwrap();
+    let mut rows = txn.execute(query(count).param("tag", tag.as_str())).await.unwrap();
+    let n: i64 = rows.next(txn.handle()).await.unwrap().unwrap().get("n").unwrap();
+    assert_eq!(n, 3, "a transaction sees every write");
+    drop(rows);
+    txn.commit().await.unwrap();
+}
