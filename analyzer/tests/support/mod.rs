@@ -138,10 +138,13 @@ impl Harness {
             ("NEO4J_URI", self.stack.neo4j_uri()),
             ("NEO4J_USER", self.stack.neo4j_user().to_string()),
             ("NEO4J_PASSWORD", self.stack.neo4j_password().to_string()),
-            ("NEO4J_DATABASE", self.stack.neo4j_database().to_string()),
             ("NEO4J_MAX_CONNECTIONS", "8".to_string()),
             ("ANALYZER_COMMIT_INTERVAL_MS", "200".to_string()),
             ("ANALYZER_STATS_ADDR", "127.0.0.1:0".to_string()),
+            // FalkorDB picks its graph from the first key of a RUN's extras; until the bridge
+            // normalises them, a database name or `tx_metadata` makes some queries land in
+            // another graph than others. Without either, every query has the same extras.
+            ("ANALYZER_NEO4J_TX_METADATA", "false".to_string()),
         ]);
         let mut config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
         config.retry = RetryPolicy::new(5, Duration::from_millis(20), Duration::from_millis(200))
@@ -217,7 +220,8 @@ impl Harness {
         TopicReader::new(self.stack.kafka_brokers(), &self.dlq_topic)
     }
 
-    /// A plain neo4rs client to the dev stack's graph, for counting.
+    /// A plain neo4rs client to the dev stack's graph, for counting. Configured like the
+    /// analyzer (no database name, see `config`), so its queries land in the same graph.
     pub fn graph(&self) -> neo4rs::Graph {
         let config = neo4rs::ConfigBuilder::default()
             .uri(self.stack.neo4j_uri())
