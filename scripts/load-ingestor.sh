@@ -70,7 +70,10 @@ run_mode() {
     endpoint=$(wait_line "$WORK/stack.out" OTEL_EXPORTER_OTLP_ENDPOINT)
 
     local otel=()
-    [ "$mode" = traced ] && otel=(OTEL_EXPORTER_OTLP_ENDPOINT="$endpoint")
+    # The SDK's default span queue (2048) overflows in scheduling hiccups at ~50k spans/s on two
+    # shared cores, and a full queue drops spans: give it room so every span is exported.
+    [ "$mode" = traced ] && otel=(OTEL_EXPORTER_OTLP_ENDPOINT="$endpoint"
+        OTEL_BSP_MAX_QUEUE_SIZE="${OTEL_BSP_MAX_QUEUE_SIZE:-8192}")
     env -u OTEL_EXPORTER_OTLP_ENDPOINT -u OTEL_EXPORTER_OTLP_TRACES_ENDPOINT \
         INGESTOR_ADDR=127.0.0.1:0 KAFKA_BROKERS="$brokers" KAFKA_TOPIC=transactions.new \
         RUST_LOG="${RUST_LOG:-warn}" OTEL_SERVICE_NAME=ingestor "${otel[@]}" \

@@ -46,6 +46,10 @@ pub struct KafkaSettings {
     /// How often acknowledged offsets are committed (`ANALYZER_COMMIT_INTERVAL_MS`, default
     /// 1000); they are also committed at shutdown and on rebalance.
     pub commit_interval: Duration,
+    /// How long the group coordinator waits for a silent member before giving its partitions
+    /// to another (`ANALYZER_SESSION_TIMEOUT_MS`, librdkafka's `session.timeout.ms`; unset
+    /// keeps librdkafka's default of 45 s).
+    pub session_timeout: Option<Duration>,
     /// How long a verdict or DLQ record may take to be acknowledged before the send counts
     /// as failed (`ANALYZER_SEND_TIMEOUT_MS`, default 10000; librdkafka's
     /// `message.timeout.ms`).
@@ -198,6 +202,13 @@ impl Config {
             dlq_topic: get("KAFKA_DLQ_TOPIC", "transactions.dlq"),
             auto_offset_reset,
             commit_interval: millis("ANALYZER_COMMIT_INTERVAL_MS", 1_000)?,
+            session_timeout: match lookup("ANALYZER_SESSION_TIMEOUT_MS")
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+            {
+                None => None,
+                Some(_) => Some(millis("ANALYZER_SESSION_TIMEOUT_MS", 45_000)?),
+            },
             send_timeout: millis("ANALYZER_SEND_TIMEOUT_MS", 10_000)?,
         };
         if kafka.send_timeout.is_zero() {
@@ -271,6 +282,7 @@ mod tests {
         assert_eq!(c.kafka.auto_offset_reset, "earliest");
         assert_eq!(c.stats_addr, "127.0.0.1:3001".parse().unwrap());
         assert_eq!(c.neo4j.database, None);
+        assert_eq!(c.kafka.session_timeout, None);
         assert!(c.neo4j.inject_trace_context);
         assert_eq!(c.retry, RetryPolicy::default());
     }
@@ -286,8 +298,10 @@ mod tests {
             ("ANALYZER_RETRY_BASE_MS", "10"),
             ("ANALYZER_NEO4J_TX_METADATA", "off"),
             ("ANALYZER_STATS_ADDR", "127.0.0.1:0"),
+            ("ANALYZER_SESSION_TIMEOUT_MS", "6000"),
         ])
         .unwrap();
+        assert_eq!(c.kafka.session_timeout, Some(Duration::from_secs(6)));
         assert_eq!(c.kafka.brokers, "127.0.0.1:1234");
         assert_eq!(c.kafka.group, "g");
         assert_eq!(c.neo4j.database.as_deref(), Some("fraud"));

@@ -237,7 +237,11 @@ impl Analyzer {
         .map_err(Error::kafka("producer creation"))?;
 
         let partitions: Partitions = Arc::default();
-        let consumer: GroupConsumer = ClientConfig::new()
+        let mut consumer_config = ClientConfig::new();
+        if let Some(timeout) = kafka.session_timeout {
+            consumer_config.set("session.timeout.ms", timeout.as_millis().to_string());
+        }
+        let consumer: GroupConsumer = consumer_config
             .set("bootstrap.servers", &kafka.brokers)
             .set("client.id", "analyzer")
             .set("group.id", &kafka.group)

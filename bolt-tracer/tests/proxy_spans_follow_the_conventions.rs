@@ -113,7 +113,6 @@ async fn passthrough_spans_carry_the_conventions() {
     )
     .await;
     assert!(matches!(c.recv().await, Response::Success { .. }));
-    assert!(matches!(c.recv().await, Response::Record { .. }) || true);
     loop {
         if !matches!(c.recv().await, Response::Record { .. }) {
             break;
@@ -227,8 +226,12 @@ async fn passthrough_spans_carry_the_conventions() {
     let param = by_text(&spans, "$min");
     assert_eq!(str_attr(param, "db.operation.name").as_deref(), Some("MATCH"));
 
-    let many = by_text(&spans, "AS i RETURN i");
-    assert!(str_attr(many, "db.query.text").unwrap().contains("range(?, ?)"));
+    // Literals normalised away: the 250-row and the 3-row query share one text.
+    let same_text = spans
+        .iter()
+        .filter(|s| str_attr(s, "db.query.text").as_deref() == Some("UNWIND range(?, ?) AS i RETURN i"))
+        .count();
+    assert_eq!(same_text, 2);
     let counts: Vec<_> = spans
         .iter()
         .filter(|s| str_attr(s, "db.query.text").is_some_and(|t| t.starts_with("UNWIND")))

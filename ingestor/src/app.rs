@@ -10,6 +10,7 @@
 //! fields and rules, never the values that were sent.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -34,6 +35,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone, Debug)]
 pub struct AppState {
     inner: Arc<Shared>,
+    shutdown_timeout: Duration,
 }
 
 struct Shared {
@@ -68,7 +70,20 @@ impl AppState {
                 tracer: global::tracer("ingestor"),
                 retry_after: HeaderValue::from(retry_after_secs),
             }),
+            shutdown_timeout: Duration::from_secs(10),
         }
+    }
+
+    /// Bounds the draining of in-flight requests on shutdown, and then the producer flush
+    /// (default 10 s).
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The shutdown timeout.
+    pub fn shutdown_timeout(&self) -> Duration {
+        self.shutdown_timeout
     }
 
     /// The producer.

@@ -18,7 +18,6 @@ pub mod validate;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
@@ -62,17 +61,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// On shutdown the listener stops accepting, requests in flight run to their answer (each is
 /// bounded by the send timeout), idle keep-alive connections are closed, and the producer is
-/// flushed. `drain_timeout` bounds the draining and, separately, the flush: a stuck client
-/// cannot hold the process forever.
-pub async fn serve<F>(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: F,
-    drain_timeout: Duration,
-) -> Result<()>
+/// flushed. The state's shutdown timeout ([`AppState::with_shutdown_timeout`]) bounds the
+/// draining and, separately, the flush: a stuck client cannot hold the process forever.
+pub async fn serve<F>(listener: TcpListener, state: AppState, shutdown: F) -> Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let drain_timeout = state.shutdown_timeout();
     let draining = Arc::new(Notify::new());
     let signal = {
         let draining = draining.clone();

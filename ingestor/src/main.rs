@@ -17,7 +17,9 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 async fn main() -> anyhow::Result<()> {
     let telemetry = telemetry::init("ingestor").context("initialising telemetry")?;
     let config = Config::from_env()?;
-    let state = AppState::new(&config.kafka).context("creating the Kafka producer")?;
+    let state = AppState::new(&config.kafka)
+        .context("creating the Kafka producer")?
+        .with_shutdown_timeout(config.shutdown_timeout);
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("binding {}", config.addr))?;
@@ -33,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => {}
         }
     };
-    ingestor::serve(listener, state, shutdown, config.shutdown_timeout).await?;
+    ingestor::serve(listener, state, shutdown).await?;
     // Spans of the last requests are exported before the process goes.
     drop(telemetry);
     Ok(())

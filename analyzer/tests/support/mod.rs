@@ -140,6 +140,9 @@ impl Harness {
             ("NEO4J_PASSWORD", self.stack.neo4j_password().to_string()),
             ("NEO4J_MAX_CONNECTIONS", "8".to_string()),
             ("ANALYZER_COMMIT_INTERVAL_MS", "200".to_string()),
+            // The mock cluster forgets a member that left only at its session timeout: keep
+            // it short so a second analyzer of the group gets the partitions soon.
+            ("ANALYZER_SESSION_TIMEOUT_MS", "6000".to_string()),
             ("ANALYZER_STATS_ADDR", "127.0.0.1:0".to_string()),
             // FalkorDB picks its graph from the first key of a RUN's extras; until the bridge
             // normalises them, a database name or `tx_metadata` makes some queries land in

@@ -85,18 +85,15 @@ impl Harness {
 
     /// An ingestor configured by `config`, in front of `kafka`.
     pub async fn start_with(kafka: KafkaCluster, config: KafkaConfig) -> Harness {
-        let state = AppState::new(&config).expect("producer");
+        let state = AppState::new(&config)
+            .expect("producer")
+            .with_shutdown_timeout(Duration::from_secs(5));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(ingestor::serve(
-            listener,
-            state,
-            async move {
-                let _ = rx.await;
-            },
-            Duration::from_secs(5),
-        ));
+        let server = tokio::spawn(ingestor::serve(listener, state, async move {
+            let _ = rx.await;
+        }));
         Harness {
             base,
             kafka,
