@@ -47,6 +47,10 @@ struct Args {
     /// On shutdown, time for in-flight queries to finish, in seconds.
     #[arg(long, env = "BOLT_PROXY_SHUTDOWN_GRACE", default_value = "10", value_parser = seconds)]
     shutdown_grace: Duration,
+    /// Send RUN and BEGIN upstream without their extra map, for FalkorDB (which picks its graph
+    /// from that map's first key name and hangs on `tx_metadata`); tracing still reads it.
+    #[arg(long, env = "BOLT_PROXY_FALKORDB_COMPAT")]
+    falkordb_compat: bool,
 }
 
 fn seconds(s: &str) -> Result<Duration, String> {
@@ -69,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
         handshake_timeout: args.handshake_timeout,
         max_connections: args.max_connections,
         shutdown_grace: args.shutdown_grace,
+        falkordb_compat: args.falkordb_compat,
         ..ProxyConfig::default()
     };
     let proxy = Proxy::bind(config).await.context("starting bolt-proxy")?;

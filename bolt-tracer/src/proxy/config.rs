@@ -39,6 +39,12 @@ pub struct ProxyConfig {
     pub max_message_size: usize,
     /// Memory for cached query normalisations, shared by all connections.
     pub normalizer_cache_bytes: usize,
+    /// Send RUN and BEGIN to the upstream without their extra map (the proxy still reads it for
+    /// tracing first). For FalkorDB, which picks its graph from the *name of the first key* of
+    /// that map and hangs a connection whose auto-commit RUN carries `tx_metadata` (both
+    /// measured): without extras every request lands in its default graph, whatever the driver
+    /// adds (`db`, `mode`, `bookmarks`, `tx_metadata`). Off by default.
+    pub falkordb_compat: bool,
 }
 
 impl Default for ProxyConfig {
@@ -53,6 +59,7 @@ impl Default for ProxyConfig {
             shutdown_grace: Duration::from_secs(10),
             max_message_size: crate::bolt::framing::DEFAULT_MAX_MESSAGE_SIZE,
             normalizer_cache_bytes: 4 * 1024 * 1024,
+            falkordb_compat: false,
         }
     }
 }
@@ -65,6 +72,12 @@ impl ProxyConfig {
             upstream: upstream.into(),
             ..ProxyConfig::default()
         }
+    }
+
+    /// With or without the FalkorDB compatibility rewrite (see [`ProxyConfig::falkordb_compat`]).
+    pub fn with_falkordb_compat(mut self, on: bool) -> Self {
+        self.falkordb_compat = on;
+        self
     }
 
     /// With TLS to the upstream.

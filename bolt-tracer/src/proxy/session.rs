@@ -153,6 +153,7 @@ pub(crate) async fn serve(
     let max = cfg.max_message_size;
     let mut session = Session {
         translate,
+        strip_extras: cfg.falkordb_compat,
         utc: false,
         client_version,
         upstream_version,
@@ -326,6 +327,8 @@ struct Io {
 
 struct Session {
     translate: bool,
+    /// FalkorDB compatibility: RUN and BEGIN go upstream with an empty extra map.
+    strip_extras: bool,
     /// Translation only: the 4.4 client negotiated UTC DateTimes.
     utc: bool,
     client_version: Version,
@@ -532,14 +535,18 @@ impl Session {
                 };
                 let id = self.queries.start(&query, &extra);
                 self.pending.push_back(Pending::Run(id));
-                if self.translate && translate::params_need_rewrite(&parameters, self.utc) {
-                    for (_, v) in parameters.0.iter_mut() {
-                        translate::to_server(v, self.utc);
+                let rewrite_params =
+                    self.translate && translate::params_need_rewrite(&parameters, self.utc);
+                if rewrite_params || (self.strip_extras && !extra.0.is_empty()) {
+                    if rewrite_params {
+                        for (_, v) in parameters.0.iter_mut() {
+                            translate::to_server(v, self.utc);
+                        }
                     }
                     let run = Request::Run {
                         query,
                         parameters,
-                        extra,
+                        extra: if self.strip_extras { Map::default() } else { extra },
                     };
                     io.up_w
                         .queue_request(&run)
@@ -574,6 +581,15 @@ impl Session {
             sig::BEGIN => {
                 if let Request::Begin { extra } = decode(&frame)? {
                     self.queries.begin(&extra);
+                    if self.strip_extras && !extra.0.is_empty() {
+                        self.pending.push_back(Pending::Begin);
+                        io.up_w
+                            .queue_request(&Request::Begin {
+                                extra: Map::default(),
+                            })
+                            .map_err(|_| Stop::ClientProtocol("unencodable request"))?;
+                        return Ok(());
+                    }
                 }
                 self.pending.push_back(Pending::Begin);
             }
