@@ -58,12 +58,10 @@ fn instrumentation(c: &mut Criterion) {
     });
     group.bench_function("query_construction_only", |b| b.iter(query));
 
-    let collector = rt
-        .block_on(fixtures::otlp::Collector::start())
-        .expect("loopback OTLP receiver");
+    let sink = discard_sink();
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
-        .with_endpoint(format!("{}/v1/traces", collector.endpoint()))
+        .with_endpoint(format!("http://{sink}/v1/traces"))
         .build()
         .unwrap();
     let otlp = SdkTracerProvider::builder()
@@ -78,6 +76,51 @@ fn instrumentation(c: &mut Criterion) {
     });
     group.finish();
     let _ = otlp.shutdown();
+}
+
+/// A loopback OTLP/HTTP endpoint that reads each request and answers 200 without decoding it,
+/// so the figure is the exporter's cost (encoding, HTTP), not a collector's.
+fn discard_sink() -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut writer = conn;
+                loop {
+                    let mut len = 0usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let l = line.trim_end();
+                        if l.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = l.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length")
+                        {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let reply = "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+                    if writer.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
 }
 
 fn median(v: &mut [Duration]) -> Duration {

@@ -37,13 +37,9 @@ use crate::bolt::{
 /// Stop reading a side while this many bytes wait to be written to the other side.
 const HIGH_WATER: usize = 256 * 1024;
 
-/// How long a first attempt to connect and handshake with the upstream may take before the
-/// proxy gives up on it and tries a new connection (the second attempt gets twice as long, the
-/// last one whatever is left of the handshake timeout).
-const STALL_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Attempts to connect to the upstream per client connection.
-const CONNECT_ATTEMPTS: u32 = 3;
+/// How long the upstream gets to answer a handshake before a second connection is tried
+/// alongside the first.
+const HEDGE_AFTER: Duration = Duration::from_millis(200);
 
 /// How long the proxy spends telling a client why its connection ends before closing anyway.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(1);
@@ -112,7 +108,7 @@ pub(crate) async fn serve(
         }
     }
     let (upstream_version, up_r, up_w) =
-        match timeout_at(deadline, connect_upstream(&shared, &wanted, deadline)).await {
+        match timeout_at(deadline, connect_upstream(&shared, &wanted)).await {
             Ok(Ok(up)) => up,
             Ok(Err(crate::bolt::Error::NoCommonVersion)) => {
                 tracing::warn!(%peer, "bolt-proxy: upstream speaks none of the client's versions");
@@ -177,65 +173,61 @@ pub(crate) async fn serve(
 /// faults of FalkorDB (both measured):
 /// - it closes the connection when a 4.x proposal comes before its 5.x one: the proxy then
 ///   offers the 5.x versions only, and remembers to do so for this upstream from then on;
-/// - the first connection accepted after another client's session closed may get no answer at
-///   all: an attempt that stalls is abandoned after [`STALL_TIMEOUT`] and retried on a new
-///   connection.
-///
-/// A refused connection fails at once: the server is down, retrying cannot help.
+/// - the first connection it accepts after another client's connection closed may get no
+///   answer until something else happens on the server: see [`hedged_connect`].
 async fn connect_upstream(
     shared: &Shared,
     wanted: &[Version],
-    deadline: Instant,
 ) -> crate::bolt::Result<(Version, UpRead, UpWrite)> {
     let v5_only: Vec<Version> = wanted.iter().copied().filter(|v| v.major == 5).collect();
     let preferred = Handshake::new(&handshake::proposals_for(wanted));
     let fallback = Handshake::new(&handshake::proposals_for(&v5_only));
-    let mut offer_v4 =
+    let offer_v4 =
         !v5_only.is_empty() && v5_only != wanted && !shared.v5_only.load(Ordering::Relaxed);
-    let mut last = crate::bolt::Error::ConnectionClosed;
-    for attempt in 0..CONNECT_ATTEMPTS {
-        let hs = if offer_v4 || v5_only.is_empty() {
-            &preferred
-        } else {
-            &fallback
-        };
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            break;
-        }
-        let limit = if attempt + 1 == CONNECT_ATTEMPTS {
-            remaining
-        } else {
-            remaining.min(STALL_TIMEOUT * (attempt + 1))
-        };
-        match timeout(limit, shared.upstream.connect(hs)).await {
-            Ok(Ok(up)) => return Ok(up),
-            Ok(Err(crate::bolt::Error::Io(e)))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::InvalidInput
-                ) =>
-            {
-                return Err(e.into());
-            }
-            Ok(Err(crate::bolt::Error::NoCommonVersion | crate::bolt::Error::ConnectionClosed))
-                if offer_v4 =>
-            {
-                offer_v4 = false;
-                if !shared.v5_only.swap(true, Ordering::Relaxed) {
-                    tracing::info!(
-                        "bolt-proxy: upstream rejects handshakes that offer Bolt 4 first; offering 5.x only from now on"
-                    );
-                }
-            }
-            Ok(Err(e)) => last = e,
-            Err(_) => {
-                tracing::debug!(attempt, "bolt-proxy: upstream handshake stalled, retrying");
-                last = std::io::Error::from(std::io::ErrorKind::TimedOut).into();
-            }
-        }
+    if !offer_v4 {
+        let hs = if v5_only.is_empty() { &preferred } else { &fallback };
+        return hedged_connect(&shared.upstream, hs).await;
     }
-    Err(last)
+    match hedged_connect(&shared.upstream, &preferred).await {
+        Err(crate::bolt::Error::NoCommonVersion | crate::bolt::Error::ConnectionClosed) => {
+            if !shared.v5_only.swap(true, Ordering::Relaxed) {
+                tracing::info!(
+                    "bolt-proxy: upstream rejects handshakes that offer Bolt 4 first; offering 5.x only from now on"
+                );
+            }
+            hedged_connect(&shared.upstream, &fallback).await
+        }
+        other => other,
+    }
+}
+
+/// Connects and runs the handshake; if no answer came within [`HEDGE_AFTER`], a second
+/// connection races the first and the first to answer wins (the other is dropped). A stalled
+/// handshake (FalkorDB) costs [`HEDGE_AFTER`] instead of the whole handshake timeout, and a
+/// slow but healthy server loses nothing: its first connection keeps going.
+async fn hedged_connect(
+    upstream: &Upstream,
+    hs: &Handshake,
+) -> crate::bolt::Result<(Version, UpRead, UpWrite)> {
+    let first = upstream.connect(hs);
+    tokio::pin!(first);
+    tokio::select! {
+        r = &mut first => return r,
+        () = tokio::time::sleep(HEDGE_AFTER) => {}
+    }
+    tracing::debug!("bolt-proxy: upstream handshake slow, racing a second connection");
+    let second = upstream.connect(hs);
+    tokio::pin!(second);
+    tokio::select! {
+        r = &mut first => match r {
+            Ok(up) => Ok(up),
+            Err(_) => second.await,
+        },
+        r = &mut second => match r {
+            Ok(up) => Ok(up),
+            Err(_) => first.await,
+        },
+    }
 }
 
 /// The upstream cannot be reached: answer the handshake, answer the first request with a

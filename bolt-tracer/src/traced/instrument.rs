@@ -73,8 +73,21 @@ struct Metrics {
     rows: Histogram<u64>,
 }
 
+/// The attributes of one normalised query, built once and shared: every value is an `Arc<str>`,
+/// so each span and metric point clones pointers instead of copying text.
+struct Prepared {
+    name: Arc<str>,
+    span_attrs: Vec<KeyValue>,
+    metric_attrs: Vec<KeyValue>,
+}
+
+/// Prepared attributes by fingerprint; cleared when full (the normaliser cache bounds the
+/// expensive part, this one only saves allocations).
+const MAX_PREPARED: usize = 4096;
+
 /// Everything a query span needs, shared through an `Arc`.
 pub(crate) struct Instrumentation {
+    prepared: std::sync::RwLock<std::collections::HashMap<u64, Arc<Prepared>>>,
     pub options: Options,
     tracer: BoxedTracer,
     cache: cypher::Cache,
@@ -124,6 +137,7 @@ impl Instrumentation {
             common.push(KeyValue::new("network.protocol.version", v.clone()));
         }
         Self {
+            prepared: Default::default(),
             options,
             tracer,
             cache: cypher::Cache::new(cache_bytes),
@@ -158,36 +172,14 @@ impl Instrumentation {
         auto_commit: bool,
     ) -> (QuerySpan, Query) {
         let normalized = self.normalize(query.query());
-        let mut attrs = Vec::with_capacity(self.common.len() + 8);
+        let prepared = self.prepared(&normalized);
+        let mut attrs =
+            Vec::with_capacity(self.common.len() + prepared.span_attrs.len() + 2);
         attrs.extend(self.common.iter().cloned());
-        // A lexer error means the text could not be read safely to the end: the summary is the
-        // only text we are sure holds nothing sensitive.
-        let text: &str = if normalized.error.is_some() {
-            &normalized.summary
-        } else {
-            &normalized.resource
-        };
-        let text = truncate(text, self.options.max_text_len);
-        attrs.push(KeyValue::new("db.query.text", text.to_string()));
-        attrs.push(KeyValue::new("resource.name", text.to_string()));
-        attrs.push(KeyValue::new(
-            "db.query.summary",
-            normalized.summary.to_string(),
-        ));
-        attrs.push(KeyValue::new(
-            "db.operation.name",
-            normalized.operation.to_string(),
-        ));
-        if let Some(collection) = single_collection(&normalized) {
-            attrs.push(KeyValue::new("db.collection.name", collection.to_owned()));
-        }
+        attrs.extend(prepared.span_attrs.iter().cloned());
         if let Some(ns) = self.namespace(db) {
             attrs.push(KeyValue::new("db.namespace", ns.to_owned()));
         }
-        attrs.push(KeyValue::new(
-            "db.query.fingerprint",
-            normalized.fingerprint.to_string(),
-        ));
         for name in &self.options.allowed_parameters {
             if let Some(v) = query.get_params().value.get(name.as_str()) {
                 attrs.push(KeyValue::new(
@@ -196,11 +188,7 @@ impl Instrumentation {
                 ));
             }
         }
-        let name: Cow<'static, str> = if normalized.summary.is_empty() {
-            Cow::Borrowed("neo4j")
-        } else {
-            Cow::Owned(normalized.summary.to_string())
-        };
+        let name: Cow<'static, str> = Cow::Owned(prepared.name.to_string());
         let span = self
             .tracer
             .span_builder(name)
@@ -222,6 +210,7 @@ impl Instrumentation {
                     span,
                     inst: Arc::clone(self),
                     normalized,
+                    prepared,
                     db: self.namespace(db).map(str::to_owned),
                     start: Instant::now(),
                     rows: 0,
@@ -229,6 +218,60 @@ impl Instrumentation {
             },
             query,
         )
+    }
+
+    fn prepared(&self, n: &Normalized) -> Arc<Prepared> {
+        let key = n.fingerprint.0 ^ u64::from(n.error.is_some());
+        if let Some(p) = self
+            .prepared
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Arc::clone(p);
+        }
+        let s = |v: &str| opentelemetry::Value::String(Arc::<str>::from(v).into());
+        // A lexer error means the text could not be read safely to the end: the summary is the
+        // only text we are sure holds nothing sensitive.
+        let text = if n.error.is_some() {
+            &n.summary
+        } else {
+            &n.resource
+        };
+        let text = s(truncate(text, self.options.max_text_len));
+        let summary = s(&n.summary);
+        let operation = s(&n.operation);
+        let mut span_attrs = vec![
+            KeyValue::new("db.query.text", text.clone()),
+            KeyValue::new("resource.name", text),
+            KeyValue::new("db.query.summary", summary.clone()),
+            KeyValue::new("db.operation.name", operation.clone()),
+            KeyValue::new("db.query.fingerprint", n.fingerprint.to_string()),
+        ];
+        if let Some(collection) = single_collection(n) {
+            span_attrs.push(KeyValue::new("db.collection.name", s(collection)));
+        }
+        let metric_attrs = vec![
+            KeyValue::new("db.system.name", "neo4j"),
+            KeyValue::new("db.query.summary", summary),
+            KeyValue::new("db.operation.name", operation),
+        ];
+        let name: Arc<str> = if n.summary.is_empty() {
+            Arc::from("neo4j")
+        } else {
+            Arc::from(n.summary.as_str())
+        };
+        let p = Arc::new(Prepared {
+            name,
+            span_attrs,
+            metric_attrs,
+        });
+        let mut map = self.prepared.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_PREPARED {
+            map.clear();
+        }
+        map.insert(key, Arc::clone(&p));
+        p
     }
 
     /// Starts a transaction span, child of `parent`, and returns the context whose active span
@@ -335,6 +378,7 @@ struct Active {
     span: BoxedSpan,
     inst: Arc<Instrumentation>,
     normalized: Arc<Normalized>,
+    prepared: Arc<Prepared>,
     db: Option<String>,
     start: Instant,
     rows: u64,
@@ -429,16 +473,7 @@ impl QuerySpan {
             a.span
                 .set_attribute(KeyValue::new("neo4j.result.ending", ending.as_str()));
         }
-        let mut metric_attrs = Vec::with_capacity(5);
-        metric_attrs.push(KeyValue::new("db.system.name", "neo4j"));
-        metric_attrs.push(KeyValue::new(
-            "db.query.summary",
-            a.normalized.summary.to_string(),
-        ));
-        metric_attrs.push(KeyValue::new(
-            "db.operation.name",
-            a.normalized.operation.to_string(),
-        ));
+        let mut metric_attrs = a.prepared.metric_attrs.clone();
         if let Some(e) = error {
             let (error_type, code) = classify(e);
             a.span
@@ -477,7 +512,7 @@ impl QuerySpan {
         inst.metrics.rows.record(a.rows, &metric_attrs);
         if let Some(stats) = &inst.stats {
             stats.record(&Sample {
-                fingerprint: &a.normalized.fingerprint.to_string(),
+                fingerprint: a.normalized.fingerprint.0,
                 text: &a.normalized.resource,
                 summary: &a.normalized.summary,
                 elapsed,

@@ -21,6 +21,7 @@ const BUCKETS: usize = SUB_BUCKETS * OCTAVES;
 
 /// The fingerprint under which queries past the entry cap are counted.
 pub const OVERFLOW_FINGERPRINT: &str = "overflow";
+const OVERFLOW_KEY: u64 = u64::MAX;
 
 /// A latency histogram with logarithmic buckets (bounded memory, bounded relative error).
 #[derive(Clone)]
@@ -121,7 +122,7 @@ pub struct QueryStat {
 /// Query statistics by fingerprint, shared by every clone of a traced graph.
 pub struct QueryStatistics {
     max_entries: usize,
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<HashMap<u64, Entry>>,
 }
 
 impl std::fmt::Debug for QueryStatistics {
@@ -134,7 +135,7 @@ impl std::fmt::Debug for QueryStatistics {
 
 /// What one finished query contributes to the statistics.
 pub(crate) struct Sample<'a> {
-    pub fingerprint: &'a str,
+    pub fingerprint: u64,
     pub text: &'a str,
     pub summary: &'a str,
     pub elapsed: Duration,
@@ -153,15 +154,17 @@ impl QueryStatistics {
 
     pub(crate) fn record(&self, s: &Sample<'_>) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let key_known = entries.contains_key(s.fingerprint);
+        let key_known = entries.contains_key(&s.fingerprint);
         let (key, text, summary) = if key_known || entries.len() < self.max_entries {
-            (s.fingerprint, s.text, s.summary)
+            (Some(s.fingerprint), s.text, s.summary)
         } else {
-            (OVERFLOW_FINGERPRINT, "", "")
+            (None, "", "")
         };
-        let entry = match entries.get_mut(key) {
+        // The overflow entry is kept under a key no fingerprint can take in practice.
+        let key = key.unwrap_or(OVERFLOW_KEY);
+        let entry = match entries.get_mut(&key) {
             Some(e) => e,
-            None => entries.entry(key.to_owned()).or_insert_with(|| Entry {
+            None => entries.entry(key).or_insert_with(|| Entry {
                 text: text.to_owned(),
                 summary: summary.to_owned(),
                 calls: 0,
@@ -189,7 +192,11 @@ impl QueryStatistics {
         let mut out: Vec<QueryStat> = entries
             .iter()
             .map(|(fp, e)| QueryStat {
-                fingerprint: fp.clone(),
+                fingerprint: if *fp == OVERFLOW_KEY && e.text.is_empty() {
+                    OVERFLOW_FINGERPRINT.to_owned()
+                } else {
+                    format!("{fp:016x}")
+                },
                 text: e.text.clone(),
                 summary: e.summary.clone(),
                 calls: e.calls,
@@ -228,7 +235,7 @@ impl QueryStatistics {
 mod tests {
     use super::*;
 
-    fn sample(fp: &str, micros: u64, rows: u64, failed: bool) -> Sample<'_> {
+    fn sample(fp: u64, micros: u64, rows: u64, failed: bool) -> Sample<'static> {
         Sample {
             fingerprint: fp,
             text: "MATCH (n) RETURN n",
@@ -260,7 +267,7 @@ mod tests {
     fn percentiles_follow_the_samples() {
         let stats = QueryStatistics::new(10);
         for i in 1..=100u64 {
-            stats.record(&sample("a", i * 1000, 1, i % 10 == 0));
+            stats.record(&sample(0xa, i * 1000, 1, i % 10 == 0));
         }
         let s = &stats.snapshot()[0];
         assert_eq!((s.calls, s.errors, s.rows), (100, 10, 100));
@@ -274,11 +281,11 @@ mod tests {
     #[test]
     fn snapshot_is_sorted_by_total_time_and_reset_forgets() {
         let stats = QueryStatistics::new(10);
-        stats.record(&sample("small", 10, 0, false));
-        stats.record(&sample("big", 5_000, 0, false));
-        stats.record(&sample("small", 10, 0, false));
+        stats.record(&sample(1, 10, 0, false));
+        stats.record(&sample(2, 5_000, 0, false));
+        stats.record(&sample(1, 10, 0, false));
         let fps: Vec<_> = stats.snapshot().into_iter().map(|s| s.fingerprint).collect();
-        assert_eq!(fps, ["big", "small"]);
+        assert_eq!(fps, ["0000000000000002", "0000000000000001"]);
         stats.reset();
         assert!(stats.snapshot().is_empty());
     }
@@ -286,7 +293,7 @@ mod tests {
     #[test]
     fn entries_past_the_cap_go_to_the_overflow_entry() {
         let stats = QueryStatistics::new(2);
-        for fp in ["a", "b", "c", "d", "a"] {
+        for fp in [1, 2, 3, 4, 1] {
             stats.record(&sample(fp, 100, 1, false));
         }
         let snap = stats.snapshot();
