@@ -6,7 +6,9 @@
 # p50/p99 latency, CPU time and peak resident memory (VmHWM) of the ingestor for each mode, and
 # the throughput tracing costs.
 #
-# Usage: scripts/load-ingestor.sh            (both modes)
+# Usage: scripts/load-ingestor.sh            (both modes, once each)
+#   ROUNDS=3 scripts/load-ingestor.sh       (alternates the modes three times, reports medians:
+#                                            use it on a machine shared with other work)
 #   MODES="traced" DURATION=30s CONNECTIONS=64 THREADS=1 WARMUP=3s scripts/load-ingestor.sh
 #   INGESTOR_LINGER_MS=... and other INGESTOR_* variables are passed to the ingestor.
 set -euo pipefail
@@ -14,6 +16,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 MODES=${MODES:-"untraced traced"}
+ROUNDS=${ROUNDS:-1}
 DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
@@ -125,14 +128,38 @@ run_mode() {
     SUMMARY+=("$line")
 }
 
-for mode in $MODES; do
-    run_mode "$mode"
+for round in $(seq 1 "$ROUNDS"); do
+    for mode in $MODES; do
+        run_mode "$mode"
+    done
 done
 
-field() { echo "$1" | grep -o "$2=[^ ]*" | cut -d= -f2; }
-if [ "${#SUMMARY[@]}" -eq 2 ]; then
-    off=$(field "${SUMMARY[0]}" rps)
-    on=$(field "${SUMMARY[1]}" rps)
-    awk -v off="$off" -v on="$on" \
-        'BEGIN { printf "tracing cost: %.1f%% of throughput (%.0f -> %.0f req/s)\n", (off - on) * 100 / off, off, on }'
+field() { echo "$1" | grep -o " $2=[^ ]*" | cut -d= -f2; }
+# median MODE FIELD: the median of FIELD over the runs of MODE.
+median() {
+    for line in "${SUMMARY[@]}"; do
+        case "$line" in "mode=$1 "*) field " $line" "$2" ;; esac
+    done | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+# maximum MODE FIELD: the largest FIELD over the runs of MODE.
+maximum() {
+    for line in "${SUMMARY[@]}"; do
+        case "$line" in "mode=$1 "*) field " $line" "$2" ;; esac
+    done | sort -g | tail -1
+}
+echo
+echo "SUMMARY (median of $ROUNDS round(s), wrk -t$THREADS -c$CONNECTIONS -d$DURATION)"
+for mode in $MODES; do
+    echo "  $mode: rps=$(median "$mode" rps) p50_ms=$(median "$mode" p50_ms) p99_ms=$(median "$mode" p99_ms)" \
+        "cpu_us_per_request=$(median "$mode" cpu_us_per_request) max_vmhwm_mib=$(maximum "$mode" vmhwm_mib)" \
+        "spans_per_request=$(median "$mode" spans_per_request)"
+done
+if [[ " $MODES " == *" untraced "* && " $MODES " == *" traced "* ]]; then
+    off=$(median untraced rps)
+    on=$(median traced rps)
+    off_cpu=$(median untraced cpu_us_per_request)
+    on_cpu=$(median traced cpu_us_per_request)
+    awk -v off="$off" -v on="$on" -v oc="$off_cpu" -v tc="$on_cpu" 'BEGIN {
+        printf "tracing cost: %.1f%% of throughput (%.0f -> %.0f req/s), %.1f%% more CPU per request\n",
+            (off - on) * 100 / off, off, on, (tc - oc) * 100 / oc }'
 fi

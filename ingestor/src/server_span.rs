@@ -4,9 +4,10 @@
 //! (W3C `traceparent`, or Datadog `x-datadog-*`, as `OTEL_PROPAGATORS` says); a second, disagreeing
 //! context becomes a span link and unusable headers are noted on the span. The span is made
 //! the current OpenTelemetry context while the handler runs, which is how the producer span
-//! becomes its child without the handler touching any of it. The span is built on the
-//! OpenTelemetry API directly rather than through `tracing`: one span per request on the hot
-//! path, and the OpenTelemetry SDK is the cheaper of the two routes to the exporter.
+//! becomes its child without the handler touching any of it (and how the handler's log lines
+//! carry its trace and span ids). The span is built on the OpenTelemetry API directly rather
+//! than as a `tracing` span bridged to OpenTelemetry: it is the one span of the hot path, and
+//! it is recorded once, where it is exported.
 
 use std::net::SocketAddr;
 

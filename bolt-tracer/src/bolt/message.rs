@@ -357,6 +357,56 @@ impl Request {
     }
 }
 
+/// A RUN read without copying: the query text borrowed from the payload, the parameters left
+/// encoded (a proxy that forwards them unchanged never needs them as values), the extras
+/// decoded (they are small and hold what tracing needs: `db`, `tx_metadata`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunView<'a> {
+    /// Query text.
+    pub query: &'a str,
+    /// The encoded parameter map.
+    pub parameters: &'a [u8],
+    /// Extras.
+    pub extra: Map,
+}
+
+impl<'a> RunView<'a> {
+    /// Reads a RUN payload; fails like [`Request::decode`] would on a malformed one.
+    pub fn parse(payload: &'a [u8], limits: Limits) -> Result<Self> {
+        let mut d = Decoder::with_limits(payload, limits);
+        let (sig, n) = d.decode_struct_header()?;
+        if sig != signature::RUN {
+            return Err(Error::UnknownMessage(sig));
+        }
+        fields("RUN", n, 3)?;
+        let query = d.decode_str().map_err(|_| Error::FieldType {
+            name: "RUN",
+            field: "query",
+        })?;
+        let parameters = d.raw_value()?;
+        if !(0xA0..=0xAF).contains(&parameters[0])
+            && !matches!(parameters[0], 0xD8..=0xDA)
+        {
+            return Err(Error::FieldType {
+                name: "RUN",
+                field: "parameters",
+            });
+        }
+        let extra = map_field(&mut d, "RUN", "extra")?;
+        d.finish()?;
+        Ok(RunView {
+            query,
+            parameters,
+            extra,
+        })
+    }
+
+    /// Calls `on_struct` with the tag of every structure inside the parameters.
+    pub fn parameter_structs(&self, on_struct: &mut impl FnMut(u8)) {
+        let _ = Decoder::new(self.parameters).skip_value(on_struct);
+    }
+}
+
 /// The name of a request signature, or `None` if it is not a request of Bolt 4.4/5.x.
 pub fn request_name(sig: u8) -> Option<&'static str> {
     use signature as s;
@@ -516,6 +566,26 @@ mod tests {
         let bytes = run.to_vec().unwrap();
         assert_eq!(peek_signature(&bytes), Some(signature::RUN));
         assert_eq!(Request::decode(&bytes).unwrap(), run);
+    }
+
+    #[test]
+    fn run_view_borrows_the_query() {
+        let run = Request::Run {
+            query: "RETURN $x".into(),
+            parameters: [("x", Value::Int(1))].into_iter().collect(),
+            extra: [("db", "neo4j")].into_iter().collect(),
+        };
+        let bytes = run.to_vec().unwrap();
+        let view = RunView::parse(&bytes, Limits::default()).unwrap();
+        assert_eq!(view.query, "RETURN $x");
+        assert_eq!(view.extra.get_str("db"), Some("neo4j"));
+        assert_eq!(
+            packstream::decode(view.parameters).unwrap(),
+            Value::Map([("x", Value::Int(1))].into_iter().collect())
+        );
+        assert!(RunView::parse(&Request::Reset.to_vec().unwrap(), Limits::default()).is_err());
+        assert!(RunView::parse(&[0xB3, 0x10, 0x01, 0xA0, 0xA0], Limits::default()).is_err());
+        assert!(RunView::parse(&[0xB3, 0x10, 0x80, 0x01, 0xA0], Limits::default()).is_err());
     }
 
     #[test]

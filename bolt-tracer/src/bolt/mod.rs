@@ -29,7 +29,7 @@ mod value;
 pub use error::{Error, Result};
 pub use framing::{Frame, MessageReader, MessageWriter};
 pub use handshake::{Handshake, Proposal, Version};
-pub use message::{Request, Response};
+pub use message::{Request, Response, RunView};
 pub use packstream::{Decoder, Limits};
 pub use value::{
     BoltStruct, Date, DateTime, DateTimeEncoding, DateTimeZoneId, Duration, LocalDateTime,

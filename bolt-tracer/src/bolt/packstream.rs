@@ -444,6 +444,25 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// Reads the next value, which must be a string, borrowing it from the input.
+    pub fn decode_str(&mut self) -> Result<&'a str> {
+        match self.head()? {
+            Head::String(n) => self.string(n),
+            _ => Err(Error::BadStructure {
+                tag: 0,
+                reason: "expected a string",
+            }),
+        }
+    }
+
+    /// Skips the next value (with the same checks as decoding it) and returns its encoded
+    /// bytes, borrowed from the input.
+    pub fn raw_value(&mut self) -> Result<&'a [u8]> {
+        let start = self.pos;
+        self.skip_value(&mut |_| {})?;
+        Ok(&self.input[start..self.pos])
+    }
+
     /// Reads a structure header, returning `(tag, field count)`.
     pub fn decode_struct_header(&mut self) -> Result<(u8, usize)> {
         match self.head()? {

@@ -31,7 +31,8 @@ use super::upstream::{UpRead, UpWrite, Upstream};
 use crate::bolt::handshake::{self, SUPPORTED};
 use crate::bolt::message::signature as sig;
 use crate::bolt::{
-    Frame, Handshake, Limits, Map, MessageReader, MessageWriter, Request, Response, Version,
+    Frame, Handshake, Limits, Map, MessageReader, MessageWriter, Request, Response, RunView,
+    Version,
 };
 
 /// Stop reading a side while this many bytes wait to be written to the other side.
@@ -186,28 +187,32 @@ async fn connect_upstream(
         !v5_only.is_empty() && v5_only != wanted && !shared.v5_only.load(Ordering::Relaxed);
     if !offer_v4 {
         let hs = if v5_only.is_empty() { &preferred } else { &fallback };
-        return hedged_connect(&shared.upstream, hs).await;
+        return hedged_connect(&shared.upstream, hs, hs).await;
     }
-    match hedged_connect(&shared.upstream, &preferred).await {
+    // The racing connection, if any, offers 5.x only: a server stuck on the Bolt 4 offer may
+    // still answer that one.
+    match hedged_connect(&shared.upstream, &preferred, &fallback).await {
         Err(crate::bolt::Error::NoCommonVersion | crate::bolt::Error::ConnectionClosed) => {
             if !shared.v5_only.swap(true, Ordering::Relaxed) {
                 tracing::info!(
                     "bolt-proxy: upstream rejects handshakes that offer Bolt 4 first; offering 5.x only from now on"
                 );
             }
-            hedged_connect(&shared.upstream, &fallback).await
+            hedged_connect(&shared.upstream, &fallback, &fallback).await
         }
         other => other,
     }
 }
 
-/// Connects and runs the handshake; if no answer came within [`HEDGE_AFTER`], a second
-/// connection races the first and the first to answer wins (the other is dropped). A stalled
-/// handshake (FalkorDB) costs [`HEDGE_AFTER`] instead of the whole handshake timeout, and a
-/// slow but healthy server loses nothing: its first connection keeps going.
+/// Connects and runs handshake `hs`; if no answer came within [`HEDGE_AFTER`], a second
+/// connection with handshake `then` races the first and the first to answer wins (the other is
+/// dropped). A stalled handshake (FalkorDB) costs [`HEDGE_AFTER`] instead of the whole
+/// handshake timeout, and a slow but healthy server loses nothing: the first connection keeps
+/// going.
 async fn hedged_connect(
     upstream: &Upstream,
     hs: &Handshake,
+    then: &Handshake,
 ) -> crate::bolt::Result<(Version, UpRead, UpWrite)> {
     let first = upstream.connect(hs);
     tokio::pin!(first);
@@ -216,7 +221,7 @@ async fn hedged_connect(
         () = tokio::time::sleep(HEDGE_AFTER) => {}
     }
     tracing::debug!("bolt-proxy: upstream handshake slow, racing a second connection");
-    let second = upstream.connect(hs);
+    let second = upstream.connect(then);
     tokio::pin!(second);
     tokio::select! {
         r = &mut first => match r {
@@ -502,10 +507,10 @@ impl Session {
         if self.failed && !matches!(s, sig::RESET | sig::GOODBYE) {
             // The server would IGNORE this too; answering here keeps the client going even
             // with servers that hold IGNOREDs back until the next request (FalkorDB).
-            if s == sig::RUN
-                && let Request::Run { query, extra, .. } = decode(&frame)?
-            {
-                let id = self.queries.start(&query, &extra);
+            if s == sig::RUN {
+                let view = RunView::parse(frame.payload(), self.limits)
+                    .map_err(|_| Stop::ClientProtocol("undecodable request"))?;
+                let id = self.queries.start(view.query, &view.extra);
                 self.queries.end(id, End::Ignored);
             } else if crate::bolt::message::request_name(s).is_none() {
                 return Err(Stop::ClientProtocol("unknown request"));
@@ -517,28 +522,26 @@ impl Session {
         }
         match s {
             sig::RUN => {
-                let Request::Run {
-                    query,
-                    mut parameters,
-                    extra,
-                } = decode(&frame)?
-                else {
-                    unreachable!("decoded by signature")
-                };
-                let id = self.queries.start(&query, &extra);
+                let view = RunView::parse(frame.payload(), self.limits)
+                    .map_err(|_| Stop::ClientProtocol("undecodable request"))?;
+                let id = self.queries.start(view.query, &view.extra);
                 self.pending.push_back(Pending::Run(id));
-                let rewrite_params =
-                    self.translate && translate::params_need_rewrite(&parameters, self.utc);
-                if rewrite_params || (self.strip_extras && !extra.0.is_empty()) {
-                    if rewrite_params {
-                        for (_, v) in parameters.0.iter_mut() {
-                            translate::to_server(v, self.utc);
-                        }
+                if self.translate && translate::run_needs_rewrite(&view, self.utc) {
+                    let Request::Run {
+                        query,
+                        mut parameters,
+                        extra,
+                    } = decode(&frame)?
+                    else {
+                        unreachable!("decoded by signature")
+                    };
+                    for (_, v) in parameters.0.iter_mut() {
+                        translate::to_server(v, self.utc);
                     }
                     let run = Request::Run {
                         query,
                         parameters,
-                        extra: if self.strip_extras { Map::default() } else { extra },
+                        extra,
                     };
                     io.up_w
                         .queue_request(&run)

@@ -76,18 +76,18 @@ pub(crate) struct Queries {
 
 impl Queries {
     pub(crate) fn new(facts: &SpanFacts, normalizer: Arc<cypher::Cache>) -> Self {
+        // Shared strings: copying these into every span is a reference count, not an
+        // allocation.
+        let version = |v: Version| -> Arc<str> { v.to_string().into() };
         let base = vec![
             KeyValue::new("db.system.name", "neo4j"),
-            KeyValue::new("server.address", facts.server_address.to_string()),
+            KeyValue::new("server.address", facts.server_address.clone()),
             KeyValue::new("server.port", facts.server_port),
             KeyValue::new("network.protocol.name", "bolt"),
-            KeyValue::new(
-                "network.protocol.version",
-                facts.client_version.to_string(),
-            ),
+            KeyValue::new("network.protocol.version", version(facts.client_version)),
             KeyValue::new(
                 "neo4j.bolt.upstream_version",
-                facts.upstream_version.to_string(),
+                version(facts.upstream_version),
             ),
             KeyValue::new("neo4j.bolt.translated", facts.translated),
         ];
@@ -132,8 +132,9 @@ impl Queries {
         };
         let mut attrs = Vec::with_capacity(self.base.len() + 8);
         attrs.extend_from_slice(&self.base);
-        attrs.push(KeyValue::new("db.query.text", normalized.resource.clone()));
-        attrs.push(KeyValue::new("resource.name", normalized.resource.clone()));
+        let resource: Arc<str> = normalized.resource.as_str().into();
+        attrs.push(KeyValue::new("db.query.text", resource.clone()));
+        attrs.push(KeyValue::new("resource.name", resource));
         attrs.push(KeyValue::new("db.query.summary", name.clone()));
         attrs.push(KeyValue::new(
             "db.operation.name",

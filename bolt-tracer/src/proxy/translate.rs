@@ -12,7 +12,7 @@
 use chrono::{Offset, TimeZone};
 
 use crate::bolt::packstream::Decoder;
-use crate::bolt::{Map, Value, Version, tag};
+use crate::bolt::{Map, RunView, Value, Version, tag};
 
 /// Auth keys of a 4.4 HELLO, in the order LOGON must carry them: FalkorDB reads LOGON's map by
 /// position, so `scheme`, `principal`, `credentials` come first whatever order the client used.
@@ -162,20 +162,16 @@ pub(crate) fn to_client(v: &mut Value, utc: bool) {
     }
 }
 
-/// Whether a 4.4 value (RUN parameters) holds a legacy DateTime [`to_server`] would rewrite.
-pub(crate) fn params_need_rewrite(params: &Map, utc: bool) -> bool {
-    fn walk(v: &Value) -> bool {
-        match v {
-            Value::List(items) => items.iter().any(walk),
-            Value::Map(m) => m.iter().any(|(_, v)| walk(v)),
-            Value::Struct { tag: t, fields } => {
-                matches!(*t, tag::DATE_TIME_LEGACY | tag::DATE_TIME_ZONE_ID_LEGACY)
-                    || fields.iter().any(walk)
-            }
-            _ => false,
-        }
+/// Whether a 4.4 RUN's parameters hold a legacy DateTime [`to_server`] would rewrite; a walk
+/// over the encoded parameters that allocates nothing.
+pub(crate) fn run_needs_rewrite(run: &RunView<'_>, utc: bool) -> bool {
+    let mut found = false;
+    if !utc {
+        run.parameter_structs(&mut |t| {
+            found |= matches!(t, tag::DATE_TIME_LEGACY | tag::DATE_TIME_ZONE_ID_LEGACY)
+        });
     }
-    !utc && params.iter().any(|(_, v)| walk(v))
+    found
 }
 
 /// Rewrites a 4.4 value for a 5.x server: local-time-based DateTimes become UTC-based, unless
@@ -354,7 +350,16 @@ mod tests {
         let legacy = DateTimeZoneId::from_value(&v).unwrap();
         assert_eq!(legacy.seconds, utc_s + 7_200);
         let mut params: Map = [("t", v)].into_iter().collect();
-        assert!(params_need_rewrite(&params, false));
+        let run = crate::bolt::Request::Run {
+            query: "RETURN $t".into(),
+            parameters: params.clone(),
+            extra: Map::new(),
+        }
+        .to_vec()
+        .unwrap();
+        let view = RunView::parse(&run, crate::bolt::Limits::default()).unwrap();
+        assert!(run_needs_rewrite(&view, false));
+        assert!(!run_needs_rewrite(&view, true));
         to_server(params.get_mut("t").unwrap(), false);
         assert_eq!(DateTimeZoneId::from_value(params.get("t").unwrap()).unwrap(), z);
         // With the utc patch nothing changes.

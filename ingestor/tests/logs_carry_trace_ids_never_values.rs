@@ -1,5 +1,6 @@
-//! The service's logs (JSON on stderr) name fields and error kinds but never the values sent,
-//! even at debug level: checked on the built binary with RUST_LOG=debug.
+//! The service's logs (JSON on stderr) carry the request's trace and span ids, and name fields
+//! and error kinds but never the values sent, even at debug level: checked on the built binary
+//! with RUST_LOG=debug.
 
 mod support;
 
@@ -12,9 +13,10 @@ use serde_json::json;
 use support::{TOPIC, valid, with};
 
 const PAN: &str = "4111111111111111";
+const TRACE_ID: &str = "5bf92f3577b34da6a3ce929d0e0e4736";
 
 #[tokio::test]
-async fn logs_never_contain_values() {
+async fn logs_carry_trace_ids_never_values() {
     let kafka = KafkaCluster::start().unwrap();
     kafka.create_topic(TOPIC, 1).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ingestor"))
@@ -57,6 +59,18 @@ async fn logs_never_contain_values() {
             .status();
         assert_eq!(status, 400);
     }
+    // A refused request from a traced caller: its log line names the caller's trace.
+    let status = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("traceparent", format!("00-{TRACE_ID}-00f067aa0ba902b7-01"))
+        .body(with("currency", json!("XXX")).to_string())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 400);
+
     // An accepted one too: its card id must not be logged either.
     let mut accepted = valid("logs-ok-1");
     accepted["card_id"] = json!(PAN);
@@ -79,4 +93,18 @@ async fn logs_never_contain_values() {
         "debug logs were on: {stderr}"
     );
     assert!(!stderr.contains(PAN), "a value reached the logs:\n{stderr}");
+
+    let traced: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["trace_id"] == TRACE_ID)
+        .collect();
+    assert!(
+        traced
+            .iter()
+            .any(|line| line["message"] == "transaction refused"
+                && line["fields"]["field"] == "currency"
+                && line["span_id"].as_str().is_some_and(|id| id.len() == 16)),
+        "no refusal log line in the caller's trace:\n{stderr}"
+    );
 }
