@@ -82,10 +82,8 @@ async fn main() -> anyhow::Result<()> {
         ("NEO4J_USER", stack.neo4j_user().to_string()),
         ("NEO4J_PASSWORD", stack.neo4j_password().to_string()),
         ("ANALYZER_STATS_ADDR", "127.0.0.1:0".to_string()),
-        // FalkorDB picks its graph from the first key of a RUN's extras; until the dev
-        // stack's bridge normalises them, a database name or tx_metadata splits the queries
-        // over several graphs (see the tests' harness). Without either they all look alike.
-        ("ANALYZER_NEO4J_TX_METADATA", "false".to_string()),
+        // No NEO4J_DATABASE: until the dev stack's bridge normalises RUN extras, a database
+        // name splits the queries over two FalkorDB graphs (see the tests' harness).
     ]);
     let config = Config::from_lookup(|name| vars.get(name).cloned())?;
 

@@ -17,10 +17,8 @@ async fn sigterm_commits_flushes_and_exits_zero() {
     };
     let mut child = Command::new(env!("CARGO_BIN_EXE_analyzer"))
         .envs(h.stack.env())
-        // See `Harness::config`: no database name and no tx_metadata until the bridge
-        // normalises RUN extras for FalkorDB.
+        // See `Harness::config`: no database name until the bridge normalises RUN extras.
         .env_remove("NEO4J_DATABASE")
-        .env("ANALYZER_NEO4J_TX_METADATA", "false")
         .env("KAFKA_TOPIC", &h.topic)
         .env("KAFKA_GROUP", &h.group)
         .env("KAFKA_VERDICT_TOPIC", &h.verdict_topic)
