@@ -56,12 +56,11 @@ async fn try_run(c: &mut RawClient, query: &str) -> Result<usize, String> {
     let mut rows = 0;
     let mut summaries = 0;
     while summaries < 2 {
-        let f = c
-            .r
-            .read_message()
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("closed")?;
+        let f =
+            c.r.read_message()
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("closed")?;
         match Response::decode(f.payload()).map_err(|e| e.to_string())? {
             Response::Record { .. } => rows += 1,
             Response::Success { .. } => summaries += 1,
@@ -135,7 +134,10 @@ async fn throughput(
     }
     let n = done.load(Ordering::Relaxed);
     let cpu = cpu_time() - cpu0;
-    Ok((n as f64 / start.elapsed().as_secs_f64(), cpu / n.max(1) as u32))
+    Ok((
+        n as f64 / start.elapsed().as_secs_f64(),
+        cpu / n.max(1) as u32,
+    ))
 }
 
 /// [`throughput`] on a fresh FalkorDB each time, retried when FalkorDB crashes: it segfaults
@@ -155,7 +157,10 @@ async fn throughput_on_fresh_db(
         *db = FalkorDb::start_on(port);
         match throughput(t, query, clients, secs, rows).await {
             Ok(r) => return r,
-            Err(e) => eprintln!("{}: FalkorDB failed mid-run ({e}); again on a fresh one", t.name),
+            Err(e) => eprintln!(
+                "{}: FalkorDB failed mid-run ({e}); again on a fresh one",
+                t.name
+            ),
         }
     }
     panic!("FalkorDB crashed on every attempt");

@@ -21,9 +21,16 @@ fn same(a: &Value, b: &Value) -> bool {
                     .zip(y.iter())
                     .all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
         }
-        (Value::Struct { tag: ta, fields: fa }, Value::Struct { tag: tb, fields: fb }) => {
-            ta == tb && fa.len() == fb.len() && fa.iter().zip(fb).all(|(a, b)| same(a, b))
-        }
+        (
+            Value::Struct {
+                tag: ta,
+                fields: fa,
+            },
+            Value::Struct {
+                tag: tb,
+                fields: fb,
+            },
+        ) => ta == tb && fa.len() == fb.len() && fa.iter().zip(fb).all(|(a, b)| same(a, b)),
         _ => a == b,
     }
 }
@@ -76,12 +83,12 @@ fn typed_struct() -> impl Strategy<Value = Value> {
     let eid = || prop::option::of(".{0,6}");
     let node = || {
         (int(), prop::collection::vec(".{0,6}", 0..3), props(), eid()).prop_map(
-        |(id, labels, properties, element_id)| Node {
-            id,
-            labels,
-            properties,
-            element_id,
-        },
+            |(id, labels, properties, element_id)| Node {
+                id,
+                labels,
+                properties,
+                element_id,
+            },
         )
     };
     let unbound = || {
@@ -163,10 +170,15 @@ fn typed_struct() -> impl Strategy<Value = Value> {
             }
             .into_value()
         }),
-        (int(), any::<f64>(), any::<f64>()).prop_map(|(srid, x, y)| Point2D { srid, x, y }
-            .into_value()),
-        (int(), any::<f64>(), any::<f64>(), any::<f64>())
-            .prop_map(|(srid, x, y, z)| Point3D { srid, x, y, z }.into_value()),
+        (int(), any::<f64>(), any::<f64>())
+            .prop_map(|(srid, x, y)| Point2D { srid, x, y }.into_value()),
+        (int(), any::<f64>(), any::<f64>(), any::<f64>()).prop_map(|(srid, x, y, z)| Point3D {
+            srid,
+            x,
+            y,
+            z
+        }
+        .into_value()),
     ]
 }
 
@@ -203,13 +215,13 @@ fn request() -> impl Strategy<Value = Request> {
         Just(Request::Rollback),
         m().prop_map(|extra| Request::Discard { extra }),
         m().prop_map(|extra| Request::Pull { extra }),
-        (m(), prop::collection::vec(value(), 0..3), m()).prop_map(
-            |(routing, bookmarks, extra)| Request::Route {
+        (m(), prop::collection::vec(value(), 0..3), m()).prop_map(|(routing, bookmarks, extra)| {
+            Request::Route {
                 routing,
                 bookmarks,
-                extra
+                extra,
             }
-        ),
+        }),
     ]
 }
 

@@ -88,7 +88,10 @@ async fn sigterm_drains_in_flight_queries_flushes_spans_and_exits_0() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bolt-proxy"))
         .args(["--listen", "127.0.0.1:0", "--upstream", &db.bolt_addr()])
         .args(["--shutdown-grace", "5"])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{otlp_port}"))
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{otlp_port}"),
+        )
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
         .env("OTEL_SERVICE_NAME", "bolt-proxy-test")
         // Long batch delay: spans can only arrive through the flush at shutdown.
@@ -115,8 +118,12 @@ async fn sigterm_drains_in_flight_queries_flushes_spans_and_exits_0() {
     let mut c = RawClient::login(addr, Version::V4_4).await;
     let (_, rows, _) = c.query("UNWIND range(1, 5) AS i RETURN i").await;
     assert_eq!(rows.len(), 5);
-    c.run("UNWIND range(1, 300000) AS i RETURN i", Map::new(), Map::new())
-        .await;
+    c.run(
+        "UNWIND range(1, 300000) AS i RETURN i",
+        Map::new(),
+        Map::new(),
+    )
+    .await;
     assert!(matches!(c.recv().await, Response::Success { .. }));
 
     let status = Command::new("kill")
@@ -128,7 +135,10 @@ async fn sigterm_drains_in_flight_queries_flushes_spans_and_exits_0() {
     // The in-flight query still completes.
     let mut n = 0;
     let summary = loop {
-        match timeout(Duration::from_secs(10), c.recv()).await.expect("not hung") {
+        match timeout(Duration::from_secs(10), c.recv())
+            .await
+            .expect("not hung")
+        {
             Response::Record { .. } => n += 1,
             other => break other,
         }
@@ -151,5 +161,9 @@ async fn sigterm_drains_in_flight_queries_flushes_spans_and_exits_0() {
     let spans = received.lock().unwrap().clone();
     let mut rows: Vec<_> = spans.iter().filter_map(|(_, r)| *r).collect();
     rows.sort();
-    assert_eq!(rows, [5, 300_000], "both query spans flushed at exit: {spans:?}");
+    assert_eq!(
+        rows,
+        [5, 300_000],
+        "both query spans flushed at exit: {spans:?}"
+    );
 }

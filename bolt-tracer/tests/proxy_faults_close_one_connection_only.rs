@@ -98,7 +98,9 @@ async fn garbage_at_the_handshake_closes_that_connection_only() {
     let mut keeper = RawClient::login(proxy.addr, Version::new(5, 7)).await;
 
     let mut s = TcpStream::connect(proxy.addr).await.unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     assert!(read_to_close(&mut s).await.is_empty());
 
     // Right magic, nonsense versions: answered "no version" and closed.
@@ -122,13 +124,22 @@ async fn garbage_mid_session_gets_a_failure_and_a_closed_connection() {
 
     for (version, garbage) in [
         // A chunk whose payload is not a structure.
-        (Version::new(5, 7), vec![0x00, 0x03, 0x01, 0x02, 0x03, 0x00, 0x00]),
+        (
+            Version::new(5, 7),
+            vec![0x00, 0x03, 0x01, 0x02, 0x03, 0x00, 0x00],
+        ),
         // A structure with an unknown signature.
         (Version::new(5, 7), vec![0x00, 0x02, 0xB0, 0x55, 0x00, 0x00]),
         // A RUN whose query is an integer.
-        (Version::V4_4, vec![0x00, 0x05, 0xB3, 0x10, 0x01, 0xA0, 0xA0, 0x00, 0x00]),
+        (
+            Version::V4_4,
+            vec![0x00, 0x05, 0xB3, 0x10, 0x01, 0xA0, 0xA0, 0x00, 0x00],
+        ),
         // LOGON, which Bolt 4.4 does not have.
-        (Version::V4_4, vec![0x00, 0x03, 0xB1, 0x6A, 0xA0, 0x00, 0x00]),
+        (
+            Version::V4_4,
+            vec![0x00, 0x03, 0xB1, 0x6A, 0xA0, 0x00, 0x00],
+        ),
     ] {
         let mut c = RawClient::login(proxy.addr, version).await;
         c.w.queue_raw(&garbage);
@@ -145,7 +156,9 @@ async fn garbage_mid_session_gets_a_failure_and_a_closed_connection() {
             .get_str("code")
             .or_else(|| metadata.get_str("neo4j_code"));
         assert_eq!(code, Some("Neo.ClientError.Request.Invalid"));
-        let after = timeout(NO_HANG, c.r.read_message()).await.expect("not hung");
+        let after = timeout(NO_HANG, c.r.read_message())
+            .await
+            .expect("not hung");
         assert!(matches!(after, Ok(None) | Err(_)), "then closed: {after:?}");
     }
 
@@ -194,18 +207,27 @@ async fn falkordb_killed_mid_query_fails_the_client_and_its_span() {
     let mut failures = 0;
     for version in [Version::V4_4, Version::new(5, 7)] {
         let mut c = RawClient::login(proxy.addr, version).await;
-        c.run("UNWIND range(1, 3000000) AS i RETURN i", Map::new(), Map::new())
-            .await;
+        c.run(
+            "UNWIND range(1, 3000000) AS i RETURN i",
+            Map::new(),
+            Map::new(),
+        )
+        .await;
         // Kill as soon as the query is in flight, then read whatever comes: it must end
         // with a FAILURE or a closed socket, in bounded time.
-        let first = timeout(NO_HANG, c.r.read_message()).await.expect("not hung");
+        let first = timeout(NO_HANG, c.r.read_message())
+            .await
+            .expect("not hung");
         db.kill();
-        let mut last = first.ok().flatten().map(|f| Response::decode(f.payload()).unwrap());
-        loop {
-            match timeout(NO_HANG, c.r.read_message()).await.expect("not hung") {
-                Ok(Some(f)) => last = Some(Response::decode(f.payload()).unwrap()),
-                Ok(None) | Err(_) => break,
-            }
+        let mut last = first
+            .ok()
+            .flatten()
+            .map(|f| Response::decode(f.payload()).unwrap());
+        while let Ok(Some(f)) = timeout(NO_HANG, c.r.read_message())
+            .await
+            .expect("not hung")
+        {
+            last = Some(Response::decode(f.payload()).unwrap());
         }
         match last {
             Some(Response::Failure { metadata }) => {
@@ -234,7 +256,10 @@ async fn falkordb_killed_mid_query_fails_the_client_and_its_span() {
         .collect();
     assert_eq!(lost.len(), failures, "{spans:#?}");
     for s in lost {
-        assert_eq!(attr(s, "neo4j.stream.end"), Some(OtelValue::from("upstream_lost")));
+        assert_eq!(
+            attr(s, "neo4j.stream.end"),
+            Some(OtelValue::from("upstream_lost"))
+        );
         assert_eq!(
             attr(s, "error.type"),
             Some(OtelValue::from("upstream_connection_lost"))
@@ -248,13 +273,21 @@ async fn client_vanishing_mid_stream_closes_upstream_and_ends_the_span() {
     let db = FalkorDb::start();
     let proxy = RunningProxy::start(&db.bolt_addr()).await;
     let mut c = RawClient::login(proxy.addr, Version::new(5, 7)).await;
-    c.run("UNWIND range(1, 200000) AS i RETURN i", Map::new(), Map::new())
-        .await;
+    c.run(
+        "UNWIND range(1, 200000) AS i RETURN i",
+        Map::new(),
+        Map::new(),
+    )
+    .await;
     assert!(matches!(c.recv().await, Response::Success { .. }));
     for _ in 0..10 {
         assert!(matches!(c.recv().await, Response::Record { .. }));
     }
-    assert_eq!(established_to(db.bolt_port), 1, "the proxy's upstream connection");
+    assert_eq!(
+        established_to(db.bolt_port),
+        1,
+        "the proxy's upstream connection"
+    );
     drop(c);
 
     let mut closed = false;
@@ -279,7 +312,10 @@ async fn client_vanishing_mid_stream_closes_upstream_and_ends_the_span() {
         Some(OtelValue::I64(n)) => n,
         other => panic!("{other:?}"),
     };
-    assert!((10..200_000).contains(&rows), "rows seen before the client left: {rows}");
+    assert!(
+        (10..200_000).contains(&rows),
+        "rows seen before the client left: {rows}"
+    );
 }
 
 #[tokio::test]
@@ -307,7 +343,9 @@ async fn idle_and_handshake_timeouts_close_connections() {
     let mut c = RawClient::login(proxy.addr, Version::new(5, 7)).await;
     let (_, rows, _) = c.query("RETURN 1 AS one").await;
     assert_eq!(rows.len(), 1);
-    let closed = timeout(NO_HANG, c.r.read_message()).await.expect("closed, not hung");
+    let closed = timeout(NO_HANG, c.r.read_message())
+        .await
+        .expect("closed, not hung");
     assert!(matches!(closed, Ok(None) | Err(_)));
 
     still_serves(&proxy).await;
@@ -332,7 +370,10 @@ async fn excess_connections_are_refused_cleanly() {
     let mut ok = false;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        if RawClient::connect(proxy.addr, Version::new(5, 7)).await.is_ok() {
+        if RawClient::connect(proxy.addr, Version::new(5, 7))
+            .await
+            .is_ok()
+        {
             ok = true;
             break;
         }

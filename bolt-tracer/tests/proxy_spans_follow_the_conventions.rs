@@ -65,7 +65,11 @@ fn assert_no_leak(spans: &[SpanData], secrets: &[&str]) {
         }
         for t in &texts {
             for secret in secrets {
-                assert!(!t.contains(secret), "{secret:?} leaked into span {:?}: {t:?}", s.name);
+                assert!(
+                    !t.contains(secret),
+                    "{secret:?} leaked into span {:?}: {t:?}",
+                    s.name
+                );
             }
         }
     }
@@ -76,7 +80,11 @@ fn by_text<'a>(spans: &'a [SpanData], needle: &str) -> &'a SpanData {
         .iter()
         .filter(|s| str_attr(s, "db.query.text").is_some_and(|t| t.contains(needle)))
         .collect();
-    assert_eq!(found.len(), 1, "one span whose text holds {needle:?}: {spans:#?}");
+    assert_eq!(
+        found.len(),
+        1,
+        "one span whose text holds {needle:?}: {spans:#?}"
+    );
     found[0]
 }
 
@@ -127,10 +135,18 @@ async fn passthrough_spans_carry_the_conventions() {
     let Response::Failure { metadata } = run else {
         panic!("expected a failure, got {run:?}")
     };
-    assert!(metadata.get_str("message").unwrap_or("").contains("9876-pin"));
+    assert!(
+        metadata
+            .get_str("message")
+            .unwrap_or("")
+            .contains("9876-pin")
+    );
 
     // Pipelined: two queries in one batch.
-    for q in ["UNWIND range(1, 3) AS i RETURN i", "UNWIND range(1, 4) AS j RETURN j"] {
+    for q in [
+        "UNWIND range(1, 3) AS i RETURN i",
+        "UNWIND range(1, 4) AS j RETURN j",
+    ] {
         c.w.queue_request(&Request::Run {
             query: q.into(),
             parameters: Map::new(),
@@ -191,10 +207,22 @@ async fn passthrough_spans_carry_the_conventions() {
         assert_eq!(s.span_kind, SpanKind::Client);
         assert_eq!(str_attr(s, "db.system.name").as_deref(), Some("neo4j"));
         assert_eq!(str_attr(s, "server.address").as_deref(), Some("127.0.0.1"));
-        assert_eq!(str_attr(s, "network.protocol.name").as_deref(), Some("bolt"));
-        assert_eq!(str_attr(s, "network.protocol.version").as_deref(), Some("5.7"));
-        assert_eq!(str_attr(s, "neo4j.bolt.upstream_version").as_deref(), Some("5.7"));
-        assert_eq!(attr(s, "neo4j.bolt.translated"), Some(OtelValue::Bool(false)));
+        assert_eq!(
+            str_attr(s, "network.protocol.name").as_deref(),
+            Some("bolt")
+        );
+        assert_eq!(
+            str_attr(s, "network.protocol.version").as_deref(),
+            Some("5.7")
+        );
+        assert_eq!(
+            str_attr(s, "neo4j.bolt.upstream_version").as_deref(),
+            Some("5.7")
+        );
+        assert_eq!(
+            attr(s, "neo4j.bolt.translated"),
+            Some(OtelValue::Bool(false))
+        );
         assert_eq!(
             str_attr(s, "db.query.text"),
             str_attr(s, "resource.name"),
@@ -212,24 +240,35 @@ async fn passthrough_spans_carry_the_conventions() {
     let one = by_text(&spans, "RETURN ? AS x");
     assert_eq!(one.name, "RETURN");
     assert_eq!(int_attr(one, "db.response.returned_rows"), Some(1));
-    assert_eq!(str_attr(one, "db.operation.name").as_deref(), Some("RETURN"));
+    assert_eq!(
+        str_attr(one, "db.operation.name").as_deref(),
+        Some("RETURN")
+    );
     assert!(int_attr(one, "neo4j.server.t_first_ms").is_some());
     assert!(int_attr(one, "neo4j.server.t_last_ms").is_some());
     assert_eq!(one.status, Status::Unset);
 
     let create = by_text(&spans, "CREATE (c:Card");
     assert_eq!(create.name, "CREATE Card");
-    assert_eq!(str_attr(create, "db.collection.name").as_deref(), Some("Card"));
+    assert_eq!(
+        str_attr(create, "db.collection.name").as_deref(),
+        Some("Card")
+    );
     assert_eq!(int_attr(create, "neo4j.stats.nodes_created"), Some(1));
     assert_eq!(int_attr(create, "neo4j.stats.properties_set"), Some(2));
 
     let param = by_text(&spans, "$min");
-    assert_eq!(str_attr(param, "db.operation.name").as_deref(), Some("MATCH"));
+    assert_eq!(
+        str_attr(param, "db.operation.name").as_deref(),
+        Some("MATCH")
+    );
 
     // Literals normalised away: the 250-row and the 3-row query share one text.
     let same_text = spans
         .iter()
-        .filter(|s| str_attr(s, "db.query.text").as_deref() == Some("UNWIND range(?, ?) AS i RETURN i"))
+        .filter(|s| {
+            str_attr(s, "db.query.text").as_deref() == Some("UNWIND range(?, ?) AS i RETURN i")
+        })
         .count();
     assert_eq!(same_text, 2);
     let counts: Vec<_> = spans
@@ -242,7 +281,10 @@ async fn passthrough_spans_carry_the_conventions() {
     assert_eq!(sorted, [2, 3, 4, 250], "row counts of the UNWIND queries");
 
     let failed = by_text(&spans, "{pin: ?}");
-    assert_eq!(str_attr(failed, "error.type").as_deref(), Some("SyntaxError"));
+    assert_eq!(
+        str_attr(failed, "error.type").as_deref(),
+        Some("SyntaxError")
+    );
     assert_eq!(
         str_attr(failed, "db.response.status_code").as_deref(),
         Some("SyntaxError")
@@ -288,8 +330,17 @@ async fn translated_spans_name_both_versions() {
     let spans = spans_for(db.bolt_port);
     assert_eq!(spans.len(), 1);
     let s = &spans[0];
-    assert_eq!(str_attr(s, "network.protocol.version").as_deref(), Some("4.4"));
-    assert_eq!(str_attr(s, "neo4j.bolt.upstream_version").as_deref(), Some("5.7"));
-    assert_eq!(attr(s, "neo4j.bolt.translated"), Some(OtelValue::Bool(true)));
+    assert_eq!(
+        str_attr(s, "network.protocol.version").as_deref(),
+        Some("4.4")
+    );
+    assert_eq!(
+        str_attr(s, "neo4j.bolt.upstream_version").as_deref(),
+        Some("5.7")
+    );
+    assert_eq!(
+        attr(s, "neo4j.bolt.translated"),
+        Some(OtelValue::Bool(true))
+    );
     assert_eq!(int_attr(s, "db.response.returned_rows"), Some(10));
 }

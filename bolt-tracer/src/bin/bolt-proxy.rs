@@ -54,7 +54,9 @@ struct Args {
 }
 
 fn seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
     Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
 }
 
@@ -65,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
     let config = ProxyConfig {
         listen: args.listen,
         upstream: args.upstream,
-        upstream_tls: args.upstream_tls.then(|| UpstreamTls {
+        upstream_tls: args.upstream_tls.then_some(UpstreamTls {
             server_name: args.tls_server_name,
             ca_file: args.tls_ca,
         }),

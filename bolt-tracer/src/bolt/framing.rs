@@ -256,10 +256,7 @@ impl<W> MessageWriter<W> {
     /// Queues a message that `encode` writes, chunking it in place: the payload is encoded
     /// straight into the output buffer behind a placeholder header, re-chunked only when it
     /// is larger than one chunk.
-    pub fn queue_with(
-        &mut self,
-        encode: impl FnOnce(&mut BytesMut) -> Result<()>,
-    ) -> Result<()> {
+    pub fn queue_with(&mut self, encode: impl FnOnce(&mut BytesMut) -> Result<()>) -> Result<()> {
         let start = self.buf.len();
         self.buf.put_u16(0);
         if let Err(e) = encode(&mut self.buf) {
@@ -388,7 +385,10 @@ mod tests {
         let mut wire = vec![];
         write_chunked(&[0u8; 100], &mut wire);
         let mut r = MessageReader::with_max_message_size(&wire[..], 99);
-        assert!(matches!(r.read_message().await, Err(Error::TooLarge { .. })));
+        assert!(matches!(
+            r.read_message().await,
+            Err(Error::TooLarge { .. })
+        ));
     }
 
     #[tokio::test]

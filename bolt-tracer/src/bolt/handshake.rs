@@ -189,13 +189,9 @@ impl Handshake {
     /// The server's choice: for the first proposal (in the client's order) that accepts any of
     /// `supported`, the highest such version. Manifest proposals are skipped.
     pub fn negotiate(&self, supported: &[Version]) -> Option<Version> {
-        self.proposals.iter().find_map(|p| {
-            supported
-                .iter()
-                .copied()
-                .filter(|v| p.accepts(*v))
-                .max()
-        })
+        self.proposals
+            .iter()
+            .find_map(|p| supported.iter().copied().filter(|v| p.accepts(*v)).max())
     }
 
     /// The versions of `supported` the client accepts, best first by the client's preference.

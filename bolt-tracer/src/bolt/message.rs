@@ -384,9 +384,7 @@ impl<'a> RunView<'a> {
             field: "query",
         })?;
         let parameters = d.raw_value()?;
-        if !(0xA0..=0xAF).contains(&parameters[0])
-            && !matches!(parameters[0], 0xD8..=0xDA)
-        {
+        if !(0xA0..=0xAF).contains(&parameters[0]) && !matches!(parameters[0], 0xD8..=0xDA) {
             return Err(Error::FieldType {
                 name: "RUN",
                 field: "parameters",
@@ -546,7 +544,10 @@ impl Response {
         // 50N42 is GQL's "unexpected error" status; drivers need some status, and the proxy
         // cannot know a finer one for errors it makes up itself.
         metadata.insert("gql_status", "50N42");
-        metadata.insert("description", "error: general processing exception - unexpected error");
+        metadata.insert(
+            "description",
+            "error: general processing exception - unexpected error",
+        );
         metadata.insert("diagnostic_record", Map::new());
         Response::Failure { metadata }
     }

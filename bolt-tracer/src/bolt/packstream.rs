@@ -544,10 +544,7 @@ mod tests {
             (128, &[0xC9, 0x00, 0x80]),
             (-129, &[0xC9, 0xFF, 0x7F]),
             (32_768, &[0xCA, 0x00, 0x00, 0x80, 0x00]),
-            (
-                2_147_483_648,
-                &[0xCB, 0, 0, 0, 0, 0x80, 0x00, 0x00, 0x00],
-            ),
+            (2_147_483_648, &[0xCB, 0, 0, 0, 0, 0x80, 0x00, 0x00, 0x00]),
         ];
         for (i, bytes) in cases {
             assert_eq!(enc(&Value::Int(*i)), *bytes, "{i}");
@@ -590,8 +587,14 @@ mod tests {
         ));
         assert!(matches!(decode(&[0xE0]), Err(Error::UnknownMarker(0xE0))));
         assert!(matches!(decode(&[0x81, 0xFF]), Err(Error::InvalidUtf8)));
-        assert!(matches!(decode(&[0xA1, 0x01, 0x01]), Err(Error::NonStringKey)));
-        assert!(matches!(decode(&[0x01, 0x02]), Err(Error::TrailingBytes(1))));
+        assert!(matches!(
+            decode(&[0xA1, 0x01, 0x01]),
+            Err(Error::NonStringKey)
+        ));
+        assert!(matches!(
+            decode(&[0x01, 0x02]),
+            Err(Error::TrailingBytes(1))
+        ));
         let deep = vec![0x91; 10_000];
         assert!(matches!(decode(&deep), Err(Error::TooDeep(64))));
         let many = {

@@ -868,9 +868,13 @@ mod tests {
 
     #[test]
     fn map_keeps_order_and_replaces_in_place() {
-        let mut m: Map = [("scheme", "basic"), ("principal", "u"), ("credentials", "p")]
-            .into_iter()
-            .collect();
+        let mut m: Map = [
+            ("scheme", "basic"),
+            ("principal", "u"),
+            ("credentials", "p"),
+        ]
+        .into_iter()
+        .collect();
         m.insert("principal", "v");
         let keys: Vec<_> = m.iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["scheme", "principal", "credentials"]);
@@ -881,7 +885,10 @@ mod tests {
 
     #[test]
     fn duplicate_keys_last_wins() {
-        let m = Map(vec![("a".into(), Value::Int(1)), ("a".into(), Value::Int(2))]);
+        let m = Map(vec![
+            ("a".into(), Value::Int(1)),
+            ("a".into(), Value::Int(2)),
+        ]);
         assert_eq!(m.get_int("a"), Some(2));
     }
 
@@ -926,7 +933,11 @@ mod tests {
     fn wrong_shapes_are_errors() {
         let v = Value::Struct {
             tag: tag::NODE,
-            fields: vec![Value::from("x"), Value::List(vec![]), Value::Map(Map::new())],
+            fields: vec![
+                Value::from("x"),
+                Value::List(vec![]),
+                Value::Map(Map::new()),
+            ],
         };
         assert!(Node::from_value(&v).is_err());
         assert!(Date::from_value(&Value::Null).is_err());

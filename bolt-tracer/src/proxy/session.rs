@@ -186,7 +186,11 @@ async fn connect_upstream(
     let offer_v4 =
         !v5_only.is_empty() && v5_only != wanted && !shared.v5_only.load(Ordering::Relaxed);
     if !offer_v4 {
-        let hs = if v5_only.is_empty() { &preferred } else { &fallback };
+        let hs = if v5_only.is_empty() {
+            &preferred
+        } else {
+            &fallback
+        };
         return hedged_connect(&shared.upstream, hs, hs).await;
     }
     // The racing connection, if any, offers 5.x only: a server stuck on the Bolt 4 offer may
@@ -382,6 +386,10 @@ impl Session {
                             if let Err(stop) = self.upstream_frames(&mut io) {
                                 break stop;
                             }
+                            // More answers due: do not let a delayed ACK hold them up.
+                            if !self.pending.is_empty() {
+                                io.up_r.get_ref().quickack();
+                            }
                             if io.client_w.pending() > 0 && io.client_w.flush().now_or_never().is_some_and(|r| r.is_err()) {
                                 break Stop::ClientClosed;
                             }
@@ -436,7 +444,10 @@ impl Session {
     /// Ends the connection: tells the client why when it waits for answers, ends every span.
     async fn close(&mut self, mut io: Io, stop: &Stop) {
         if let Stop::ClientProtocol(why) = stop {
-            tracing::info!(why, "bolt-proxy: client broke the Bolt protocol, closing its connection");
+            tracing::info!(
+                why,
+                "bolt-proxy: client broke the Bolt protocol, closing its connection"
+            );
         }
         let failure = match stop {
             Stop::ClientProtocol(_) => Some((INVALID, "bolt-proxy: invalid Bolt message")),
@@ -499,7 +510,11 @@ impl Session {
         let s = frame
             .signature()
             .ok_or(Stop::ClientProtocol("not a structure"))?;
-        tracing::trace!(signature = s, bytes = frame.payload().len(), "bolt-proxy: client message");
+        tracing::trace!(
+            signature = s,
+            bytes = frame.payload().len(),
+            "bolt-proxy: client message"
+        );
         let decode = |f: &Frame| {
             Request::decode_with(f.payload(), self.limits)
                 .map_err(|_| Stop::ClientProtocol("undecodable request"))
@@ -616,7 +631,8 @@ impl Session {
                             .queue_request(&Request::Logon { auth })
                             .map_err(|_| Stop::ClientProtocol("unencodable request"))?;
                         self.pending.push_back(Pending::HelloHalf);
-                        self.pending.push_back(Pending::LogonHalf { swallow: false });
+                        self.pending
+                            .push_back(Pending::LogonHalf { swallow: false });
                     }
                     None => self.pending.push_back(Pending::Hello),
                 }
@@ -654,27 +670,31 @@ impl Session {
 
     fn upstream_frame(&mut self, frame: Frame, io: &mut Io) {
         let s = frame.signature();
-        tracing::trace!(signature = s, bytes = frame.payload().len(), "bolt-proxy: upstream message");
+        tracing::trace!(
+            signature = s,
+            bytes = frame.payload().len(),
+            "bolt-proxy: upstream message"
+        );
         if s == Some(sig::RECORD) {
             match self.pending.front() {
                 Some(Pending::Stream(Some(id))) => self.queries.record(*id),
                 Some(Pending::Answered | Pending::Discarding(_)) => return,
                 _ => {}
             }
-            if self.translate && translate::record_needs_rewrite(frame.payload(), self.utc) {
-                if let Ok(Response::Record { mut fields }) =
+            if self.translate
+                && translate::record_needs_rewrite(frame.payload(), self.utc)
+                && let Ok(Response::Record { mut fields }) =
                     Response::decode_with(frame.payload(), self.limits)
+            {
+                fields
+                    .iter_mut()
+                    .for_each(|f| translate::to_client(f, self.utc));
+                if io
+                    .client_w
+                    .queue_response(&Response::Record { fields })
+                    .is_ok()
                 {
-                    fields
-                        .iter_mut()
-                        .for_each(|f| translate::to_client(f, self.utc));
-                    if io
-                        .client_w
-                        .queue_response(&Response::Record { fields })
-                        .is_ok()
-                    {
-                        return;
-                    }
+                    return;
                 }
             }
             io.client_w.queue_frame(&frame);
@@ -727,9 +747,7 @@ impl Session {
             (
                 Some(sig::IGNORED),
                 Pending::Run(id) | Pending::Stream(Some(id)) | Pending::Discarding(Some(id)),
-            ) => {
-                self.queries.end(id, End::Ignored)
-            }
+            ) => self.queries.end(id, End::Ignored),
             (Some(sig::SUCCESS), Pending::TxEnd) => self.queries.end_all(End::TransactionClosed),
             (Some(sig::SUCCESS), Pending::Reset) => self.queries.end_all(End::Reset),
             (Some(sig::SUCCESS), Pending::HelloHalf) => {

@@ -175,11 +175,7 @@ impl Queries {
     /// or (no `qid`, or -1) the latest RUN.
     pub(crate) fn target(&self, extra: &Map) -> Option<QueryId> {
         match extra.get_int("qid") {
-            Some(qid) if qid >= 0 => self
-                .open
-                .iter()
-                .find(|q| q.qid == Some(qid))
-                .map(|q| q.id),
+            Some(qid) if qid >= 0 => self.open.iter().find(|q| q.qid == Some(qid)).map(|q| q.id),
             _ => self.open.last().map(|q| q.id),
         }
     }
@@ -290,8 +286,7 @@ fn finish(mut q: OpenQuery, how: End<'_>) {
         q.span.set_attribute(KeyValue::new("neo4j.stream.end", e));
     }
     if let Some(t) = error_type {
-        q.span
-            .set_attribute(KeyValue::new("error.type", t.clone()));
+        q.span.set_attribute(KeyValue::new("error.type", t.clone()));
         // The status carries the code only: the server's message may quote the query.
         q.span.set_status(Status::error(t));
     }
@@ -385,7 +380,10 @@ fn single_collection(summary: &str) -> Option<&str> {
         }
         // Schema commands ("CREATE INDEX ...") put more keywords here: an all-caps word that is
         // a keyword of theirs would be mistaken for a name, so they are refused outright.
-        if matches!(w, "INDEX" | "CONSTRAINT" | "DATABASE" | "ALIAS" | "USER" | "ROLE") {
+        if matches!(
+            w,
+            "INDEX" | "CONSTRAINT" | "DATABASE" | "ALIAS" | "USER" | "ROLE"
+        ) {
             return None;
         }
         match found {
@@ -404,7 +402,10 @@ mod tests {
     #[test]
     fn collection_only_when_one_name() {
         assert_eq!(single_collection("MATCH Person"), Some("Person"));
-        assert_eq!(single_collection("MATCH Person MERGE Person"), Some("Person"));
+        assert_eq!(
+            single_collection("MATCH Person MERGE Person"),
+            Some("Person")
+        );
         assert_eq!(single_collection("MATCH Transaction USES_CARD Card"), None);
         assert_eq!(single_collection("RETURN"), None);
         assert_eq!(single_collection("CALL db.labels"), None);

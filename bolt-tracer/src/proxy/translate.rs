@@ -125,7 +125,9 @@ pub(crate) fn record_needs_rewrite(payload: &[u8], utc: bool) -> bool {
     let mut d = Decoder::new(payload);
     let mut found = false;
     // The message's own structure (RECORD) is reported first and is not one of ours.
-    let ok = d.skip_value(&mut |t| found |= downgrade_tag(t, utc)).is_ok();
+    let ok = d
+        .skip_value(&mut |t| found |= downgrade_tag(t, utc))
+        .is_ok();
     // Undecodable: say yes, so the full decode reports the error.
     found || !ok
 }
@@ -283,7 +285,9 @@ mod tests {
         let hello: Map = [("server", "Neo4j/5.13.0"), ("connection_id", "c1")]
             .into_iter()
             .collect();
-        let logon: Map = [("server", "ignored"), ("extra", "x")].into_iter().collect();
+        let logon: Map = [("server", "ignored"), ("extra", "x")]
+            .into_iter()
+            .collect();
         let m = fold_hello_success(hello, Some(logon), true);
         assert_eq!(m.get_str("server"), Some("Neo4j/5.13.0"));
         assert_eq!(m.get_str("extra"), Some("x"));
@@ -301,10 +305,15 @@ mod tests {
         .into_iter()
         .collect();
         let out = failure_to_v4(&m).unwrap();
-        assert_eq!(out.get_str("code"), Some("Neo.ClientError.Statement.SyntaxError"));
+        assert_eq!(
+            out.get_str("code"),
+            Some("Neo.ClientError.Statement.SyntaxError")
+        );
         assert_eq!(out.get_str("message"), Some("m"));
         assert_eq!(out.len(), 2);
-        let old: Map = [("code", "SyntaxError"), ("message", "m")].into_iter().collect();
+        let old: Map = [("code", "SyntaxError"), ("message", "m")]
+            .into_iter()
+            .collect();
         assert!(failure_to_v4(&old).is_none());
     }
 
@@ -361,7 +370,10 @@ mod tests {
         assert!(run_needs_rewrite(&view, false));
         assert!(!run_needs_rewrite(&view, true));
         to_server(params.get_mut("t").unwrap(), false);
-        assert_eq!(DateTimeZoneId::from_value(params.get("t").unwrap()).unwrap(), z);
+        assert_eq!(
+            DateTimeZoneId::from_value(params.get("t").unwrap()).unwrap(),
+            z
+        );
         // With the utc patch nothing changes.
         let mut v = z.clone().into_value();
         to_client(&mut v, true);
@@ -381,7 +393,10 @@ mod tests {
     fn local_time_in_a_gap_or_overlap_resolves() {
         // 2024-03-31 02:30 local does not exist in Paris; 2024-10-27 02:30 exists twice.
         let gap_local = 1_711_852_200; // 2024-03-31T02:30:00 as "local epoch seconds"
-        assert_eq!(utc_from_local("Europe/Paris", gap_local), Some(gap_local - 3_600));
+        assert_eq!(
+            utc_from_local("Europe/Paris", gap_local),
+            Some(gap_local - 3_600)
+        );
         let overlap_local = 1_729_996_200; // 2024-10-27T02:30:00
         assert_eq!(
             utc_from_local("Europe/Paris", overlap_local),

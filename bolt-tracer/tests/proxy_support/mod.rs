@@ -253,7 +253,10 @@ pub struct RawClient {
 
 impl RawClient {
     /// Connects and negotiates exactly `version`.
-    pub async fn connect(addr: SocketAddr, version: Version) -> bolt_tracer::bolt::Result<RawClient> {
+    pub async fn connect(
+        addr: SocketAddr,
+        version: Version,
+    ) -> bolt_tracer::bolt::Result<RawClient> {
         let mut s = TcpStream::connect(addr).await?;
         s.set_nodelay(true)?;
         let hs = Handshake::new(&[Proposal::exact(version)]);
@@ -290,9 +293,13 @@ impl RawClient {
         let mut hello: Map = [("user_agent", Value::from("raw-test/1"))]
             .into_iter()
             .collect();
-        let auth: Map = [("scheme", "basic"), ("principal", "falkordb"), ("credentials", "")]
-            .into_iter()
-            .collect();
+        let auth: Map = [
+            ("scheme", "basic"),
+            ("principal", "falkordb"),
+            ("credentials", ""),
+        ]
+        .into_iter()
+        .collect();
         let answers = if version >= Version::new(5, 1) {
             hello.insert(
                 "bolt_agent",
@@ -300,7 +307,10 @@ impl RawClient {
             );
             c.w.queue_request(&Request::Hello { extra: hello }).unwrap();
             // FalkorDB refuses credentials "" (see the proxy's translation notes).
-            let auth: Map = auth.into_iter().filter(|(k, _)| k != "credentials").collect();
+            let auth: Map = auth
+                .into_iter()
+                .filter(|(k, _)| k != "credentials")
+                .collect();
             c.w.queue_request(&Request::Logon { auth }).unwrap();
             2
         } else {
@@ -312,12 +322,11 @@ impl RawClient {
         };
         c.w.flush().await.map_err(|e| e.to_string())?;
         for _ in 0..answers {
-            let f = c
-                .r
-                .read_message()
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or("closed during login")?;
+            let f =
+                c.r.read_message()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or("closed during login")?;
             let r = Response::decode(f.payload()).map_err(|e| e.to_string())?;
             if !matches!(r, Response::Success { .. }) {
                 return Err(format!("login answered {r:?}"));
@@ -385,5 +394,7 @@ impl RawClient {
 
 /// `path` relative to this test folder.
 pub fn test_file(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(rel)
 }
