@@ -1,0 +1,174 @@
+//! `--upstream-tls`: the proxy reaches a Bolt server over TLS, checking its certificate against
+//! the configured CA and server name; with an untrusted certificate the client gets a transient
+//! FAILURE, not a hang. The TLS server is a terminator in this test (rustls, certificates made
+//! with `openssl`) in front of FalkorDB, which has no TLS of its own.
+
+mod proxy_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bolt_tracer::bolt::{Request, Response, Version};
+use bolt_tracer::proxy::{ProxyConfig, UpstreamTls};
+use proxy_support::{FalkorDb, RawClient, RunningProxy};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+/// A CA and a server certificate for `falkordb.test`, signed by it, in a fresh folder.
+fn certificates() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bolt-proxy-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=bolt-proxy test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=falkordb.test",
+    ]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:falkordb.test\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    dir
+}
+
+/// A TLS terminator on a free port, forwarding to `upstream`.
+async fn tls_terminator(dir: &Path, upstream: String) -> u16 {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(sock).await else {
+                    return;
+                };
+                let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn proxy_reaches_the_upstream_over_verified_tls() {
+    let db = FalkorDb::start();
+    let dir = certificates();
+    let tls_port = tls_terminator(&dir, db.bolt_addr()).await;
+    let upstream = format!("127.0.0.1:{tls_port}");
+
+    let trusted = RunningProxy::start_with(
+        ProxyConfig::new("127.0.0.1:0".parse().unwrap(), upstream.clone()).with_upstream_tls(
+            UpstreamTls {
+                server_name: Some("falkordb.test".into()),
+                ca_file: Some(dir.join("ca.pem")),
+            },
+        ),
+    )
+    .await;
+    for version in [Version::V4_4, Version::new(5, 7)] {
+        let mut c = RawClient::login(trusted.addr, version).await;
+        let (_, rows, _) = c.query("UNWIND range(1, 3) AS i RETURN i").await;
+        assert_eq!(rows.len(), 3, "Bolt {version} over TLS");
+    }
+    trusted.stop().await.unwrap();
+
+    // The public roots do not know the test CA: the handshake fails, the client is told.
+    let untrusted = RunningProxy::start_with(
+        ProxyConfig::new("127.0.0.1:0".parse().unwrap(), upstream)
+            .with_upstream_tls(UpstreamTls {
+                server_name: Some("falkordb.test".into()),
+                ca_file: None,
+            })
+            .with_handshake_timeout(Duration::from_secs(3)),
+    )
+    .await;
+    let mut c = RawClient::connect(untrusted.addr, Version::V4_4)
+        .await
+        .unwrap();
+    c.w.queue_request(&Request::Hello {
+        extra: [("user_agent", "t/1")].into_iter().collect(),
+    })
+    .unwrap();
+    c.w.flush().await.unwrap();
+    let Response::Failure { metadata } = c.recv().await else {
+        panic!("expected FAILURE");
+    };
+    assert_eq!(
+        metadata.get_str("code"),
+        Some("Neo.TransientError.General.DatabaseUnavailable")
+    );
+    untrusted.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
