@@ -541,7 +541,11 @@ impl Session {
                     .map_err(|_| Stop::ClientProtocol("undecodable request"))?;
                 let id = self.queries.start(view.query, &view.extra);
                 self.pending.push_back(Pending::Run(id));
-                if self.translate && translate::run_needs_rewrite(&view, self.utc) {
+                let rewrite_params = self.translate && translate::run_needs_rewrite(&view, self.utc);
+                // FalkorDB compatibility: the extras were read for tracing above; upstream gets
+                // none (see `ProxyConfig::falkordb_compat`).
+                let strip = self.strip_extras && !view.extra.0.is_empty();
+                if rewrite_params || strip {
                     let Request::Run {
                         query,
                         mut parameters,
@@ -550,13 +554,15 @@ impl Session {
                     else {
                         unreachable!("decoded by signature")
                     };
-                    for (_, v) in parameters.0.iter_mut() {
-                        translate::to_server(v, self.utc);
+                    if rewrite_params {
+                        for (_, v) in parameters.0.iter_mut() {
+                            translate::to_server(v, self.utc);
+                        }
                     }
                     let run = Request::Run {
                         query,
                         parameters,
-                        extra,
+                        extra: if strip { Map::new() } else { extra },
                     };
                     io.up_w
                         .queue_request(&run)
