@@ -9,5 +9,8 @@ cd "$root"
 bash scripts/tools.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# Two cores: run test binaries with two test threads each; the services they start are small.
-cargo test --workspace --all-targets --locked -- --test-threads="${TEST_THREADS:-2}"
+# Two cores: two test threads per binary; the services the tests start are small.
+# Libraries, binaries, integration tests and doctests:
+cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
+# Every benchmark once, in criterion's test mode (they take no libtest arguments):
+cargo test --workspace --benches --locked

@@ -40,5 +40,13 @@ async fn a_syntax_error_is_recorded_with_its_code() {
 
     // The graph stays usable after the failure.
     let mut rows = graph.execute(query("RETURN 2 AS two")).await.unwrap();
-    assert_eq!(rows.next().await.unwrap().unwrap().get::<i64>("two").unwrap(), 2);
+    assert_eq!(
+        rows.next()
+            .await
+            .unwrap()
+            .unwrap()
+            .get::<i64>("two")
+            .unwrap(),
+        2
+    );
 }

@@ -36,14 +36,26 @@ async fn traced_untraced_and_transactional_queries_share_one_graph() {
     assert_eq!(n, 3, "the traced reader sees every write");
     drop(rows);
 
-    let mut rows = raw.execute(query(count).param("tag", tag.as_str())).await.unwrap();
+    let mut rows = raw
+        .execute(query(count).param("tag", tag.as_str()))
+        .await
+        .unwrap();
     let n: i64 = rows.next().await.unwrap().unwrap().get("n").unwrap();
     assert_eq!(n, 3, "the untraced reader sees every write");
     drop(rows);
 
     let mut txn = traced.start_txn().await.unwrap();
-    let mut rows = txn.execute(query(count).param("tag", tag.as_str())).await.unwrap();
-    let n: i64 = rows.next(txn.handle()).await.unwrap().unwrap().get("n").unwrap();
+    let mut rows = txn
+        .execute(query(count).param("tag", tag.as_str()))
+        .await
+        .unwrap();
+    let n: i64 = rows
+        .next(txn.handle())
+        .await
+        .unwrap()
+        .unwrap()
+        .get("n")
+        .unwrap();
     assert_eq!(n, 3, "a transaction sees every write");
     drop(rows);
     txn.commit().await.unwrap();

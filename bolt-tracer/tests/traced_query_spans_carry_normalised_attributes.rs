@@ -76,7 +76,11 @@ async fn a_stream_read_to_the_end_counts_every_row() {
         Some("UNWIND range(?, ?) AS i RETURN i")
     );
     assert_eq!(int_attr(s, "db.response.returned_rows"), Some(25));
-    assert_eq!(attr(s, "neo4j.result.ending"), None, "completed is the default");
+    assert_eq!(
+        attr(s, "neo4j.result.ending"),
+        None,
+        "completed is the default"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,7 +92,11 @@ async fn into_stream_and_typed_rows_are_counted_too() {
         .execute(query("UNWIND range(1, 7) AS i RETURN i"))
         .await
         .unwrap();
-    let values: Vec<i64> = stream.column_into_stream::<i64>("i").try_collect().await.unwrap();
+    let values: Vec<i64> = stream
+        .column_into_stream::<i64>("i")
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(values, (1..=7).collect::<Vec<_>>());
     let s = &h.query_spans("UNWIND range")[0];
     assert_eq!(int_attr(s, "db.response.returned_rows"), Some(7));

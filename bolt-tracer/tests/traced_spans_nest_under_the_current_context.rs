@@ -7,9 +7,9 @@ use neo4rs::query;
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{TraceContextExt, Tracer as _, TracerProvider as _};
+use traced_support::Harness;
 use tracing::Instrument as _;
 use tracing_subscriber::layer::SubscriberExt as _;
-use traced_support::Harness;
 
 // Current-thread runtime: the subscriber is set as this thread's default.
 #[tokio::test(flavor = "current_thread")]

@@ -30,7 +30,16 @@ async fn dropping_a_stream_half_way_ends_the_span_as_abandoned() {
 
     // The connection went back to the pool in a usable state.
     let mut again = graph.execute(query("RETURN 1 AS one")).await.unwrap();
-    assert_eq!(again.next().await.unwrap().unwrap().get::<i64>("one").unwrap(), 1);
+    assert_eq!(
+        again
+            .next()
+            .await
+            .unwrap()
+            .unwrap()
+            .get::<i64>("one")
+            .unwrap(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,7 +69,10 @@ async fn a_cancelled_run_future_ends_its_span() {
     // The timeout polls the future once (which starts the span and sends the query), then gives
     // up and drops it: the span must end then, as abandoned, not stay open forever.
     let outcome = tokio::time::timeout(std::time::Duration::from_nanos(1), fut).await;
-    assert!(outcome.is_err(), "a network round trip cannot finish in one poll");
+    assert!(
+        outcome.is_err(),
+        "a network round trip cannot finish in one poll"
+    );
     let spans = h.query_spans("UNWIND range");
     assert_eq!(spans.len(), 1);
     assert_eq!(

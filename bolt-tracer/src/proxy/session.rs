@@ -541,7 +541,8 @@ impl Session {
                     .map_err(|_| Stop::ClientProtocol("undecodable request"))?;
                 let id = self.queries.start(view.query, &view.extra);
                 self.pending.push_back(Pending::Run(id));
-                let rewrite_params = self.translate && translate::run_needs_rewrite(&view, self.utc);
+                let rewrite_params =
+                    self.translate && translate::run_needs_rewrite(&view, self.utc);
                 // FalkorDB compatibility: the extras were read for tracing above; upstream gets
                 // none (see `ProxyConfig::falkordb_compat`).
                 let strip = self.strip_extras && !view.extra.0.is_empty();

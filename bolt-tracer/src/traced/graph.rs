@@ -5,11 +5,11 @@ use neo4rs::{Database, Graph, Operation, Query, RunResult};
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::metrics::Meter;
 
+use super::current_context;
 use super::instrument::{Instrumentation, Options};
 use super::stats::{QueryStat, QueryStatistics};
 use super::stream::TracedDetachedRowStream;
 use super::txn::TracedTxn;
-use super::current_context;
 
 /// A [`neo4rs::Graph`] whose every query becomes a span: normalised text (no literals), a
 /// summary as the span name, row counts, the server's result summary, Neo4j status codes.
@@ -58,9 +58,7 @@ impl TracedGraphBuilder {
         let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
         let authority = rest.split(['/', '?']).next().unwrap_or(rest);
         let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-                (h, p.parse::<u16>().ok())
-            }
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, p.parse::<u16>().ok()),
             _ => (authority, None),
         };
         self.options.server_address = Some(host.trim_matches(['[', ']']).to_owned());
@@ -153,9 +151,7 @@ impl TracedGraphBuilder {
         let meter = self
             .meter
             .unwrap_or_else(|| opentelemetry::global::meter("bolt-tracer"));
-        let stats = self
-            .statistics
-            .map(|n| Arc::new(QueryStatistics::new(n)));
+        let stats = self.statistics.map(|n| Arc::new(QueryStatistics::new(n)));
         TracedGraph {
             inner: self.graph,
             inst: Arc::new(Instrumentation::new(
@@ -218,9 +214,7 @@ impl TracedGraph {
     /// overhead benchmark only; not part of the API.
     #[doc(hidden)]
     pub fn instrument_without_io(&self, q: Query, rows: u64) -> Query {
-        let (mut span, q) = self
-            .inst
-            .start_query(q, None, &current_context(), true);
+        let (mut span, q) = self.inst.start_query(q, None, &current_context(), true);
         for _ in 0..rows {
             span.add_row();
         }
@@ -248,9 +242,9 @@ impl TracedGraph {
         q: impl Into<Query>,
     ) -> neo4rs::Result<RunResult> {
         let db = db.into();
-        let (mut span, q) =
-            self.inst
-                .start_query(q.into(), Some(&db), &current_context(), true);
+        let (mut span, q) = self
+            .inst
+            .start_query(q.into(), Some(&db), &current_context(), true);
         let result = self.inner.run_on(db, q).await;
         if let Ok(summary) = &result {
             span.record_summary(summary);
@@ -298,9 +292,9 @@ impl TracedGraph {
         q: impl Into<Query>,
     ) -> neo4rs::Result<TracedDetachedRowStream> {
         let db = db.into();
-        let (span, q) =
-            self.inst
-                .start_query(q.into(), Some(&db), &current_context(), true);
+        let (span, q) = self
+            .inst
+            .start_query(q.into(), Some(&db), &current_context(), true);
         match self.inner.execute_on(operation, db, q).await {
             Ok(stream) => Ok(TracedDetachedRowStream::new(stream, span)),
             Err(e) => {

@@ -110,9 +110,7 @@ impl Instrumentation {
                 .f64_histogram("db.client.operation.duration")
                 .with_unit("s")
                 .with_description("Duration of database client operations.")
-                .with_boundaries(vec![
-                    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0,
-                ])
+                .with_boundaries(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0])
                 .build(),
             rows: meter
                 .u64_histogram("db.client.response.returned_rows")
@@ -173,8 +171,7 @@ impl Instrumentation {
     ) -> (QuerySpan, Query) {
         let normalized = self.normalize(query.query());
         let prepared = self.prepared(&normalized);
-        let mut attrs =
-            Vec::with_capacity(self.common.len() + prepared.span_attrs.len() + 2);
+        let mut attrs = Vec::with_capacity(self.common.len() + prepared.span_attrs.len() + 2);
         attrs.extend(self.common.iter().cloned());
         attrs.extend(prepared.span_attrs.iter().cloned());
         if let Some(ns) = self.namespace(db) {
@@ -413,7 +410,10 @@ impl QuerySpan {
             ));
         }
         if let Some(t) = summary.consumed_after() {
-            kv.push(KeyValue::new("neo4j.server.t_last_ms", t.as_millis() as i64));
+            kv.push(KeyValue::new(
+                "neo4j.server.t_last_ms",
+                t.as_millis() as i64,
+            ));
         }
         if let Some(t) = summary.r#type {
             kv.push(KeyValue::new("db.query.type", query_type(t)));

@@ -249,7 +249,21 @@ mod tests {
     #[test]
     fn buckets_are_monotonic_and_bound_their_values() {
         let mut last = 0;
-        for v in [0u64, 1, 7, 8, 9, 15, 16, 17, 100, 1_000, 65_535, 1 << 30, 1 << 40] {
+        for v in [
+            0u64,
+            1,
+            7,
+            8,
+            9,
+            15,
+            16,
+            17,
+            100,
+            1_000,
+            65_535,
+            1 << 30,
+            1 << 40,
+        ] {
             let b = Histogram::bucket(v);
             assert!(b >= last, "bucket order at {v}");
             last = b;
@@ -284,7 +298,11 @@ mod tests {
         stats.record(&sample(1, 10, 0, false));
         stats.record(&sample(2, 5_000, 0, false));
         stats.record(&sample(1, 10, 0, false));
-        let fps: Vec<_> = stats.snapshot().into_iter().map(|s| s.fingerprint).collect();
+        let fps: Vec<_> = stats
+            .snapshot()
+            .into_iter()
+            .map(|s| s.fingerprint)
+            .collect();
         assert_eq!(fps, ["0000000000000002", "0000000000000001"]);
         stats.reset();
         assert!(stats.snapshot().is_empty());

@@ -160,9 +160,10 @@ impl TracedDetachedRowStream {
     /// [`DetachedRowStream::into_stream`]: a `TryStream` of rows, counted like `next`.
     #[allow(clippy::wrong_self_convention)]
     pub fn into_stream(&mut self) -> impl TryStream<Ok = Row, Error = Error> + '_ {
-        try_unfold(self, |s| async move {
-            Ok(s.next().await?.map(|row| (row, s)))
-        })
+        try_unfold(
+            self,
+            |s| async move { Ok(s.next().await?.map(|row| (row, s))) },
+        )
     }
 
     /// [`DetachedRowStream::into_stream_as`].

@@ -109,9 +109,9 @@ impl TracedTxn {
 
     /// [`Txn::execute`], traced: the span lasts until the returned stream is finished.
     pub async fn execute(&mut self, q: impl Into<Query>) -> neo4rs::Result<TracedRowStream> {
-        let (span, q) =
-            self.inst
-                .start_query(q.into(), self.db.as_deref(), &self.context(), false);
+        let (span, q) = self
+            .inst
+            .start_query(q.into(), self.db.as_deref(), &self.context(), false);
         match self.inner.execute(q).await {
             Ok(stream) => Ok(TracedRowStream::new(stream, span)),
             Err(e) => {
