@@ -68,7 +68,8 @@ pub struct Neo4jSettings {
     pub password: String,
     /// Database name (`NEO4J_DATABASE`; unset or empty means the server's default).
     pub database: Option<String>,
-    /// Connection pool size (`NEO4J_MAX_CONNECTIONS`, default 16).
+    /// Connection pool size (`NEO4J_MAX_CONNECTIONS`, default 4: one per partition plus one;
+    /// FalkorDB crashes with 8 or more concurrent Bolt connections, see DESIGN.md).
     pub max_connections: usize,
     /// Whether auto-commit queries carry the query span's `traceparent` in their
     /// `tx_metadata`, so the server's query log can be joined to the trace
@@ -226,8 +227,8 @@ impl Config {
             // An empty password is legitimate (FalkorDB), so it is not "unset".
             password: lookup("NEO4J_PASSWORD").unwrap_or_default(),
             database,
-            max_connections: usize::try_from(number("NEO4J_MAX_CONNECTIONS", 16)?.max(1))
-                .unwrap_or(16),
+            max_connections: usize::try_from(number("NEO4J_MAX_CONNECTIONS", 4)?.max(1))
+                .unwrap_or(4),
             inject_trace_context: flag("ANALYZER_NEO4J_TX_METADATA", true)?,
         };
 
