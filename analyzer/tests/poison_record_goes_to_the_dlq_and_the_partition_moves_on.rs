@@ -69,7 +69,7 @@ async fn poison_record_goes_to_the_dlq_and_the_partition_moves_on() {
         );
         assert_eq!(
             header_values(record, dlq::ORIGINAL_TOPIC),
-            [h.topic.clone()]
+            std::slice::from_ref(&h.topic)
         );
         assert_eq!(header_values(record, dlq::ORIGINAL_PARTITION), ["0"]);
         assert_eq!(header_values(record, dlq::ERROR_TYPE), [error_type]);
