@@ -111,7 +111,19 @@ async fn main() -> anyhow::Result<()> {
                 first_at.get_or_insert_with(|| started.elapsed());
             }
             Ok(Err(e)) => anyhow::bail!("reading verdicts: {e}"),
-            Err(_) => anyhow::bail!("no verdict for 120 s after {seen} of {total}"),
+            Err(_) => {
+                // FalkorDB's crash report starts long before the end of its log.
+                let log = stack.falkordb().log_tail(5_000);
+                let report = log
+                    .find("BUG REPORT START")
+                    .map_or(log.as_str(), |at| &log[at..]);
+                let report: String = report.lines().take(80).collect::<Vec<_>>().join("\n");
+                anyhow::bail!(
+                    "no verdict for 120 s after {seen} of {total}; FalkorDB running: {}; \
+                     its log:\n{report}",
+                    stack.falkordb().is_running(),
+                )
+            }
         }
     }
     let elapsed = started.elapsed();
