@@ -15,12 +15,75 @@ enum State<S> {
     Failed,
 }
 
+/// The span side of a traced stream, the same for both stream kinds: rows are counted as they
+/// are handed out, and the span ends once, with the server's summary when there is one.
+struct Tracking(Option<QuerySpan>);
+
+impl Tracking {
+    fn row(&mut self, row: Option<Row>) -> Option<Row> {
+        if row.is_some()
+            && let Some(s) = &mut self.0
+        {
+            s.add_row();
+        }
+        row
+    }
+
+    fn end(&mut self, result: &neo4rs::Result<ResultSummary>, ending: Ending) {
+        if let Some(mut s) = self.0.take() {
+            match result {
+                Ok(summary) => {
+                    s.record_summary(summary);
+                    s.end(ending);
+                }
+                Err(e) => s.fail(e),
+            }
+        }
+    }
+
+    fn fail(&mut self, e: &Error) {
+        if let Some(s) = self.0.take() {
+            s.fail(e);
+        }
+    }
+}
+
+/// What `next` does after the inner stream answered: count, or close the span (fetching the
+/// summary, which for a complete stream is no I/O), or record the failure.
+async fn advance<S, F>(
+    state: &mut State<S>,
+    span: &mut Tracking,
+    answer: neo4rs::Result<Option<Row>>,
+    finish: impl FnOnce(S) -> F,
+) -> neo4rs::Result<Option<Row>>
+where
+    F: std::future::Future<Output = neo4rs::Result<ResultSummary>>,
+{
+    match answer {
+        Ok(Some(row)) => Ok(span.row(Some(row))),
+        Ok(None) => {
+            let State::Reading(inner) = std::mem::replace(state, State::Failed) else {
+                return Ok(None);
+            };
+            let result = finish(inner).await;
+            span.end(&result, Ending::Completed);
+            *state = State::Done(Box::new(result?));
+            Ok(None)
+        }
+        Err(e) => {
+            *state = State::Failed;
+            span.fail(&e);
+            Err(e)
+        }
+    }
+}
+
 /// [`neo4rs::DetachedRowStream`], traced: its query span ends when the rows are read to the
 /// end, on the first error, on `finish`, or when the stream is dropped (as abandoned), always
 /// with the number of rows handed out so far.
 pub struct TracedDetachedRowStream {
     state: State<DetachedRowStream>,
-    span: Option<QuerySpan>,
+    span: Tracking,
 }
 
 impl std::fmt::Debug for TracedDetachedRowStream {
@@ -34,7 +97,7 @@ impl TracedDetachedRowStream {
     pub(crate) fn new(inner: DetachedRowStream, span: QuerySpan) -> Self {
         Self {
             state: State::Reading(inner),
-            span: Some(span),
+            span: Tracking(Some(span)),
         }
     }
 
@@ -43,45 +106,11 @@ impl TracedDetachedRowStream {
         let State::Reading(inner) = &mut self.state else {
             return Ok(None);
         };
-        match inner.next().await {
-            Ok(Some(row)) => {
-                if let Some(s) = &mut self.span {
-                    s.add_row();
-                }
-                Ok(Some(row))
-            }
-            Ok(None) => {
-                // The stream is complete, so `finish` only hands back the summary it holds: no
-                // I/O. That is how the span gets the server's counters and timings.
-                let State::Reading(inner) = std::mem::replace(&mut self.state, State::Failed)
-                else {
-                    unreachable!("checked above");
-                };
-                match inner.finish().await {
-                    Ok(summary) => {
-                        if let Some(mut s) = self.span.take() {
-                            s.record_summary(&summary);
-                            s.end(Ending::Completed);
-                        }
-                        self.state = State::Done(Box::new(summary));
-                        Ok(None)
-                    }
-                    Err(e) => {
-                        if let Some(s) = self.span.take() {
-                            s.fail(&e);
-                        }
-                        Err(e)
-                    }
-                }
-            }
-            Err(e) => {
-                self.state = State::Failed;
-                if let Some(s) = self.span.take() {
-                    s.fail(&e);
-                }
-                Err(e)
-            }
-        }
+        let answer = inner.next().await;
+        advance(&mut self.state, &mut self.span, answer, |inner| {
+            inner.finish()
+        })
+        .await
     }
 
     /// [`DetachedRowStream::next_as`].
@@ -124,13 +153,7 @@ impl TracedDetachedRowStream {
         let State::Reading(inner) = &mut self.state else {
             return None;
         };
-        let row = inner.pop();
-        if row.is_some()
-            && let Some(s) = &mut self.span
-        {
-            s.add_row();
-        }
-        row
+        self.span.row(inner.pop())
     }
 
     /// [`DetachedRowStream::finish`]: stops reading (the server discards the rest) and returns
@@ -143,15 +166,7 @@ impl TracedDetachedRowStream {
             )),
             State::Reading(inner) => {
                 let result = inner.finish().await;
-                if let Some(mut s) = self.span.take() {
-                    match &result {
-                        Ok(summary) => {
-                            s.record_summary(summary);
-                            s.end(Ending::Finished);
-                        }
-                        Err(e) => s.fail(e),
-                    }
-                }
+                self.span.end(&result, Ending::Finished);
                 result
             }
         }
@@ -203,7 +218,7 @@ impl TracedDetachedRowStream {
 /// its methods take the transaction handle ([`crate::TracedTxn::handle`]) as neo4rs's do.
 pub struct TracedRowStream {
     state: State<RowStream>,
-    span: Option<QuerySpan>,
+    span: Tracking,
 }
 
 impl std::fmt::Debug for TracedRowStream {
@@ -216,7 +231,7 @@ impl TracedRowStream {
     pub(crate) fn new(inner: RowStream, span: QuerySpan) -> Self {
         Self {
             state: State::Reading(inner),
-            span: Some(span),
+            span: Tracking(Some(span)),
         }
     }
 
@@ -225,43 +240,11 @@ impl TracedRowStream {
         let State::Reading(inner) = &mut self.state else {
             return Ok(None);
         };
-        match inner.next(&mut *handle).await {
-            Ok(Some(row)) => {
-                if let Some(s) = &mut self.span {
-                    s.add_row();
-                }
-                Ok(Some(row))
-            }
-            Ok(None) => {
-                let State::Reading(inner) = std::mem::replace(&mut self.state, State::Failed)
-                else {
-                    unreachable!("checked above");
-                };
-                match inner.finish(handle).await {
-                    Ok(summary) => {
-                        if let Some(mut s) = self.span.take() {
-                            s.record_summary(&summary);
-                            s.end(Ending::Completed);
-                        }
-                        self.state = State::Done(Box::new(summary));
-                        Ok(None)
-                    }
-                    Err(e) => {
-                        if let Some(s) = self.span.take() {
-                            s.fail(&e);
-                        }
-                        Err(e)
-                    }
-                }
-            }
-            Err(e) => {
-                self.state = State::Failed;
-                if let Some(s) = self.span.take() {
-                    s.fail(&e);
-                }
-                Err(e)
-            }
-        }
+        let answer = inner.next(&mut *handle).await;
+        advance(&mut self.state, &mut self.span, answer, |inner| {
+            inner.finish(handle)
+        })
+        .await
     }
 
     /// [`RowStream::next_as`].
@@ -297,13 +280,7 @@ impl TracedRowStream {
         let State::Reading(inner) = &mut self.state else {
             return None;
         };
-        let row = inner.pop();
-        if row.is_some()
-            && let Some(s) = &mut self.span
-        {
-            s.add_row();
-        }
-        row
+        self.span.row(inner.pop())
     }
 
     /// [`RowStream::finish`]; the span ends as `finished` unless the rows were read to the end.
@@ -315,15 +292,7 @@ impl TracedRowStream {
             )),
             State::Reading(inner) => {
                 let result = inner.finish(handle).await;
-                if let Some(mut s) = self.span.take() {
-                    match &result {
-                        Ok(summary) => {
-                            s.record_summary(summary);
-                            s.end(Ending::Finished);
-                        }
-                        Err(e) => s.fail(e),
-                    }
-                }
+                self.span.end(&result, Ending::Finished);
                 result
             }
         }
