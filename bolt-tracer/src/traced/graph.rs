@@ -224,14 +224,11 @@ impl TracedGraph {
 
     /// [`Graph::run`], traced.
     pub async fn run(&self, q: impl Into<Query>) -> neo4rs::Result<RunResult> {
-        let (mut span, q) = self
+        let (span, q) = self
             .inst
             .start_query(q.into(), None, &current_context(), true);
         let result = self.inner.run(q).await;
-        if let Ok(summary) = &result {
-            span.record_summary(summary);
-        }
-        span.end_with(&result);
+        span.end_with_summary(&result);
         result
     }
 
@@ -242,14 +239,11 @@ impl TracedGraph {
         q: impl Into<Query>,
     ) -> neo4rs::Result<RunResult> {
         let db = db.into();
-        let (mut span, q) = self
+        let (span, q) = self
             .inst
             .start_query(q.into(), Some(&db), &current_context(), true);
         let result = self.inner.run_on(db, q).await;
-        if let Ok(summary) = &result {
-            span.record_summary(summary);
-        }
-        span.end_with(&result);
+        span.end_with_summary(&result);
         result
     }
 
@@ -258,13 +252,7 @@ impl TracedGraph {
         let (span, q) = self
             .inst
             .start_query(q.into(), None, &current_context(), true);
-        match self.inner.execute(q).await {
-            Ok(stream) => Ok(TracedDetachedRowStream::new(stream, span)),
-            Err(e) => {
-                span.fail(&e);
-                Err(e)
-            }
-        }
+        streamed(span, self.inner.execute(q).await)
     }
 
     /// [`Graph::execute_read`], traced.
@@ -275,13 +263,7 @@ impl TracedGraph {
         let (span, q) = self
             .inst
             .start_query(q.into(), None, &current_context(), true);
-        match self.inner.execute_read(q).await {
-            Ok(stream) => Ok(TracedDetachedRowStream::new(stream, span)),
-            Err(e) => {
-                span.fail(&e);
-                Err(e)
-            }
-        }
+        streamed(span, self.inner.execute_read(q).await)
     }
 
     /// [`Graph::execute_on`], traced.
@@ -295,13 +277,7 @@ impl TracedGraph {
         let (span, q) = self
             .inst
             .start_query(q.into(), Some(&db), &current_context(), true);
-        match self.inner.execute_on(operation, db, q).await {
-            Ok(stream) => Ok(TracedDetachedRowStream::new(stream, span)),
-            Err(e) => {
-                span.fail(&e);
-                Err(e)
-            }
-        }
+        streamed(span, self.inner.execute_on(operation, db, q).await)
     }
 
     /// [`Graph::start_txn`], traced: the transaction gets a span, its queries are its children.
@@ -328,5 +304,19 @@ impl TracedGraph {
         let cx = self.inst.start_transaction(None, &current_context());
         let result = self.inner.start_txn_as(operation, bookmarks).await;
         TracedTxn::started(result, cx, &self.inst, None)
+    }
+}
+
+/// The traced stream of a query, or the query's failure recorded on its span.
+fn streamed(
+    span: super::instrument::QuerySpan,
+    result: neo4rs::Result<neo4rs::DetachedRowStream>,
+) -> neo4rs::Result<TracedDetachedRowStream> {
+    match result {
+        Ok(stream) => Ok(TracedDetachedRowStream::new(stream, span)),
+        Err(e) => {
+            span.fail(&e);
+            Err(e)
+        }
     }
 }

@@ -453,6 +453,14 @@ impl QuerySpan {
         self.finish(Ending::Completed, Some(error));
     }
 
+    /// Ends the span of a `run`: the server's summary on success, the failure otherwise.
+    pub fn end_with_summary(mut self, result: &neo4rs::Result<neo4rs::summary::ResultSummary>) {
+        if let Ok(summary) = result {
+            self.record_summary(summary);
+        }
+        self.end_with(result);
+    }
+
     /// Ends the span with a `Result`'s outcome.
     pub fn end_with<T>(self, result: &neo4rs::Result<T>) {
         match result {

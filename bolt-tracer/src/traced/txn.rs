@@ -85,14 +85,11 @@ impl TracedTxn {
     pub async fn run(&mut self, q: impl Into<Query>) -> neo4rs::Result<RunResult> {
         // Explicit transactions carry their metadata on BEGIN, not RUN, and neo4rs does not
         // let us set BEGIN's: queries inside a transaction get no `tx_metadata`.
-        let (mut span, q) =
-            self.inst
-                .start_query(q.into(), self.db.as_deref(), &self.context(), false);
+        let (span, q) = self
+            .inst
+            .start_query(q.into(), self.db.as_deref(), &self.context(), false);
         let result = self.inner.run(q).await;
-        if let Ok(summary) = &result {
-            span.record_summary(summary);
-        }
-        span.end_with(&result);
+        span.end_with_summary(&result);
         result
     }
 
