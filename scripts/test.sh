@@ -10,7 +10,7 @@ cd "$root"
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 bash scripts/tools.sh
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 # Two cores: two test threads per binary; the services the tests start are small.
 # Libraries, binaries, integration tests and doctests:
 cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"

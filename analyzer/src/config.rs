@@ -54,6 +54,12 @@ pub struct KafkaSettings {
     /// as failed (`ANALYZER_SEND_TIMEOUT_MS`, default 10000; librdkafka's
     /// `message.timeout.ms`).
     pub send_timeout: Duration,
+    /// How long a fetch waits at the broker for new records (`ANALYZER_FETCH_WAIT_MS`, default
+    /// 20; librdkafka's `fetch.wait.max.ms`, whose own default is 500). A Kafka broker answers
+    /// a waiting fetch as soon as a record arrives, but librdkafka's mock cluster (the dev
+    /// stack) only at the end of the wait, which then adds up to the whole wait to every
+    /// record's latency. At 20 ms an idle consumer sends 50 small fetches a second per broker.
+    pub fetch_wait: Duration,
 }
 
 /// Graph database settings.
@@ -211,6 +217,7 @@ impl Config {
                 Some(_) => Some(millis("ANALYZER_SESSION_TIMEOUT_MS", 45_000)?),
             },
             send_timeout: millis("ANALYZER_SEND_TIMEOUT_MS", 10_000)?,
+            fetch_wait: millis("ANALYZER_FETCH_WAIT_MS", 20)?,
         };
         if kafka.send_timeout.is_zero() {
             return Err(Error::Config(
@@ -284,6 +291,7 @@ mod tests {
         assert_eq!(c.stats_addr, "127.0.0.1:3001".parse().unwrap());
         assert_eq!(c.neo4j.database, None);
         assert_eq!(c.kafka.session_timeout, None);
+        assert_eq!(c.kafka.fetch_wait, Duration::from_millis(20));
         assert!(c.neo4j.inject_trace_context);
         assert_eq!(c.retry, RetryPolicy::default());
     }
@@ -300,8 +308,10 @@ mod tests {
             ("ANALYZER_NEO4J_TX_METADATA", "off"),
             ("ANALYZER_STATS_ADDR", "127.0.0.1:0"),
             ("ANALYZER_SESSION_TIMEOUT_MS", "6000"),
+            ("ANALYZER_FETCH_WAIT_MS", "500"),
         ])
         .unwrap();
+        assert_eq!(c.kafka.fetch_wait, Duration::from_millis(500));
         assert_eq!(c.kafka.session_timeout, Some(Duration::from_secs(6)));
         assert_eq!(c.kafka.brokers, "127.0.0.1:1234");
         assert_eq!(c.kafka.group, "g");

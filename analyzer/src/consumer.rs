@@ -253,6 +253,10 @@ impl Analyzer {
             )
             .set("auto.offset.reset", &kafka.auto_offset_reset)
             .set("enable.partition.eof", "false")
+            .set(
+                "fetch.wait.max.ms",
+                kafka.fetch_wait.as_millis().to_string(),
+            )
             .create_with_context(GroupContext {
                 partitions: partitions.clone(),
             })
