@@ -6,7 +6,9 @@
 //!    to a loopback receiver.
 //! 2. `roundtrip` (printed, not a criterion group): the same query through raw neo4rs and through
 //!    `TracedGraph` against the dev stack (FalkorDB behind the bolt-proxy bridge), interleaved
-//!    query by query so both see the same machine state; medians and the traced/raw ratio.
+//!    query by query so all see the same machine state; medians and the ratios to raw. A second
+//!    raw pool is the control (the noise floor), and raw neo4rs carrying the same `tx_metadata`
+//!    shows what the context costs on the wire by itself.
 //!
 //! `cargo bench -p bolt-tracer --bench traced_overhead`
 
@@ -123,6 +125,45 @@ fn discard_sink() -> std::net::SocketAddr {
     addr
 }
 
+/// One way of running the round-trip query.
+enum Path<'a> {
+    Raw(&'a neo4rs::Graph),
+    /// Raw neo4rs sending a `tx_metadata` like the one `TracedGraph` injects: what carrying
+    /// the context costs by itself (the client encodes it, the bridge strips it for FalkorDB).
+    RawWithMetadata(&'a neo4rs::Graph),
+    Traced(&'a TracedGraph),
+}
+
+impl Path<'_> {
+    /// Runs the query and reads its result to the end; returns how long that took.
+    async fn round_trip(&self) -> Duration {
+        let q = neo4rs::query("MATCH (t:Transaction {id: $id}) RETURN count(t) AS n")
+            .param("id", "tx-1");
+        let start = Instant::now();
+        match self {
+            Path::Raw(g) => {
+                let mut s = g.execute(q).await.unwrap();
+                while s.next().await.unwrap().is_some() {}
+            }
+            Path::RawWithMetadata(g) => {
+                let mut metadata = neo4rs::BoltMap::default();
+                metadata.put(
+                    "traceparent".into(),
+                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+                );
+                let q = q.extra("tx_metadata", neo4rs::BoltType::Map(metadata));
+                let mut s = g.execute(q).await.unwrap();
+                while s.next().await.unwrap().is_some() {}
+            }
+            Path::Traced(g) => {
+                let mut s = g.execute(q).await.unwrap();
+                while s.next().await.unwrap().is_some() {}
+            }
+        }
+        start.elapsed()
+    }
+}
+
 fn median(v: &mut [Duration]) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -160,51 +201,47 @@ fn roundtrip() {
             .tracer(provider.tracer("bench"))
             .inject_trace_context(false)
             .build();
-        let q = || neo4rs::query("MATCH (t:Transaction {id: $id}) RETURN count(t) AS n").param("id", "tx-1");
+        // A second raw pool is the control: how far apart two identical paths come out
+        // on this machine (connection to connection, run to run) is the noise floor.
+        let raw_b = connect();
+        let raw_meta = connect();
+        let paths: [(&str, Path<'_>); 5] = [
+            ("raw neo4rs", Path::Raw(&raw)),
+            ("raw neo4rs, second pool (control)", Path::Raw(&raw_b)),
+            ("raw neo4rs + tx_metadata", Path::RawWithMetadata(&raw_meta)),
+            ("TracedGraph", Path::Traced(&traced)),
+            (
+                "TracedGraph without tx_metadata",
+                Path::Traced(&traced_plain),
+            ),
+        ];
         let n = std::env::var("ROUNDTRIPS")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(3_000usize);
         for _ in 0..200 {
-            raw.execute(q()).await.unwrap().next().await.unwrap();
-            traced.execute(q()).await.unwrap().next().await.unwrap();
-            traced_plain.execute(q()).await.unwrap().next().await.unwrap();
-        }
-        let (mut r, mut t, mut p) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for i in 0..n {
-            // Rotate which goes first, so none always follows another.
-            for k in 0..3 {
-                let which = (i + k) % 3;
-                let start = Instant::now();
-                if which == 0 {
-                    let mut s = raw.execute(q()).await.unwrap();
-                    while s.next().await.unwrap().is_some() {}
-                    r.push(start.elapsed());
-                } else if which == 1 {
-                    let mut s = traced.execute(q()).await.unwrap();
-                    while s.next().await.unwrap().is_some() {}
-                    t.push(start.elapsed());
-                } else {
-                    let mut s = traced_plain.execute(q()).await.unwrap();
-                    while s.next().await.unwrap().is_some() {}
-                    p.push(start.elapsed());
-                }
+            for (_, path) in &paths {
+                path.round_trip().await;
             }
         }
-        let (mr, mt, mp) = (median(&mut r), median(&mut t), median(&mut p));
+        let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(n); paths.len()];
+        for i in 0..n {
+            // Rotate which goes first, so none always follows another.
+            for k in 0..paths.len() {
+                let which = (i + k) % paths.len();
+                samples[which].push(paths[which].1.round_trip().await);
+            }
+        }
+        let medians: Vec<Duration> = samples.iter_mut().map(|s| median(s)).collect();
         let us = |d: Duration| d.as_secs_f64() * 1e6;
-        println!(
-            "roundtrip (dev stack, {n} interleaved triples): raw median {:.1} µs; traced {:.1} µs (traced/raw {:.3}); traced without tx_metadata {:.1} µs (ratio {:.3})",
-            us(mr),
-            us(mt),
-            us(mt) / us(mr),
-            us(mp),
-            us(mp) / us(mr)
-        );
+        println!("roundtrip (dev stack, {n} interleaved rounds), median:");
+        for ((name, _), m) in paths.iter().zip(&medians) {
+            println!(
+                "  {name:<36} {:>8.1} µs  ratio to raw {:.3}",
+                us(*m),
+                us(*m) / us(medians[0])
+            );
+        }
         let _ = provider.shutdown();
         stack.shutdown().await;
     });

@@ -368,6 +368,8 @@ pub struct RunView<'a> {
     pub parameters: &'a [u8],
     /// Extras.
     pub extra: Map,
+    /// The payload up to the extras: structure header, query, parameters.
+    head: &'a [u8],
 }
 
 impl<'a> RunView<'a> {
@@ -390,13 +392,22 @@ impl<'a> RunView<'a> {
                 field: "parameters",
             });
         }
+        let head = &payload[..d.position()];
         let extra = map_field(&mut d, "RUN", "extra")?;
         d.finish()?;
         Ok(RunView {
             query,
             parameters,
             extra,
+            head,
         })
+    }
+
+    /// The same RUN with an empty extra map, as payload bytes appended to `out`: what a proxy
+    /// sends a server that must not see the extras, without decoding the parameters.
+    pub fn write_without_extra(&self, out: &mut impl BufMut) {
+        out.put_slice(self.head);
+        out.put_u8(packstream::marker::TINY_MAP);
     }
 
     /// Calls `on_struct` with the tag of every structure inside the parameters.
@@ -587,6 +598,32 @@ mod tests {
         assert!(RunView::parse(&Request::Reset.to_vec().unwrap(), Limits::default()).is_err());
         assert!(RunView::parse(&[0xB3, 0x10, 0x01, 0xA0, 0xA0], Limits::default()).is_err());
         assert!(RunView::parse(&[0xB3, 0x10, 0x80, 0x01, 0xA0], Limits::default()).is_err());
+    }
+
+    #[test]
+    fn run_without_extra_keeps_query_and_parameters_byte_for_byte() {
+        let parameters: Map = [
+            ("id", Value::String("tx-1".into())),
+            ("xs", Value::List(vec![Value::Int(1), Value::Float(0.5)])),
+        ]
+        .into_iter()
+        .collect();
+        let run = Request::Run {
+            query: "MATCH (t {id: $id}) RETURN t".into(),
+            parameters: parameters.clone(),
+            extra: [("db", "neo4j"), ("mode", "r")].into_iter().collect(),
+        };
+        let bytes = run.to_vec().unwrap();
+        let view = RunView::parse(&bytes, Limits::default()).unwrap();
+        let mut out = Vec::new();
+        view.write_without_extra(&mut out);
+        let stripped = Request::Run {
+            query: "MATCH (t {id: $id}) RETURN t".into(),
+            parameters,
+            extra: Map::new(),
+        };
+        assert_eq!(out, stripped.to_vec().unwrap());
+        assert_eq!(Request::decode(&out).unwrap(), stripped);
     }
 
     #[test]

@@ -546,6 +546,16 @@ impl Session {
                 // FalkorDB compatibility: the extras were read for tracing above; upstream gets
                 // none (see `ProxyConfig::falkordb_compat`).
                 let strip = self.strip_extras && !view.extra.0.is_empty();
+                if strip && !rewrite_params {
+                    // The bytes up to the extras stay as they are: no parameter is decoded.
+                    io.up_w
+                        .queue_with(|b| {
+                            view.write_without_extra(b);
+                            Ok(())
+                        })
+                        .map_err(|_| Stop::ClientProtocol("unencodable request"))?;
+                    return Ok(());
+                }
                 if rewrite_params || strip {
                     let Request::Run {
                         query,
