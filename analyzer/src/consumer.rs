@@ -16,6 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -277,6 +278,7 @@ impl Analyzer {
             retry: config.retry,
             counters: Arc::default(),
             tracer: opentelemetry::global::tracer(SCOPE),
+            reindex: AtomicBool::new(false),
         };
         Ok(Analyzer {
             consumer: Arc::new(consumer),

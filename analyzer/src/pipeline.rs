@@ -18,6 +18,7 @@
 //! past a record that went nowhere.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::context::FutureExt;
@@ -96,6 +97,9 @@ pub(crate) struct Failure {
     pub(crate) message: String,
     /// Retrying cannot help.
     pub(crate) permanent: bool,
+    /// The graph database could not be reached: when it answers again it may have restarted
+    /// empty (a server without persistence), without its indexes.
+    pub(crate) database_away: bool,
 }
 
 impl Failure {
@@ -104,6 +108,7 @@ impl Failure {
             error_type: error_type.into(),
             message: message.into(),
             permanent: false,
+            database_away: false,
         }
     }
 
@@ -118,8 +123,10 @@ impl Failure {
     /// can quote the query or its values.
     pub(crate) fn graph(e: neo4rs::Error) -> Failure {
         use neo4rs::{Error as E, Neo4jClientErrorKind as Client, Neo4jErrorKind as Kind};
-        let unreachable =
-            |kind: &str| Failure::transient(kind, format!("graph database unreachable ({kind})"));
+        let unreachable = |kind: &str| Failure {
+            database_away: true,
+            ..Failure::transient(kind, format!("graph database unreachable ({kind})"))
+        };
         match &e {
             E::Neo4j(n) => {
                 let code = n.code().to_owned();
@@ -170,6 +177,7 @@ impl Failure {
             error_type,
             message,
             permanent,
+            database_away: false,
         }
     }
 }
@@ -185,6 +193,9 @@ pub(crate) struct Pipeline {
     pub(crate) retry: RetryPolicy,
     pub(crate) counters: Arc<Counters>,
     pub(crate) tracer: BoxedTracer,
+    /// Set when an attempt found the database away; the next attempt (of any partition)
+    /// first re-creates the indexes, best effort.
+    pub(crate) reindex: AtomicBool,
 }
 
 impl Pipeline {
@@ -283,8 +294,15 @@ impl Pipeline {
                 return (self.dead_letter(message, reason, shutdown).await, attempt);
             }
             self.counters.retried();
+            if failure.database_away {
+                self.reindex.store(true, Ordering::Relaxed);
+            }
             if shutdown.requested() || !shutdown.sleep(self.retry.backoff(attempt)).await {
                 return (Handled::Interrupted, attempt);
+            }
+            if self.reindex.swap(false, Ordering::Relaxed) {
+                let created = self.graph.prepare().await;
+                tracing::info!(created, "graph indexes ensured after the database was away");
             }
             attempt += 1;
         }
@@ -431,6 +449,10 @@ mod tests {
         });
         assert_eq!(io.error_type, "io");
         assert!(!io.permanent);
+        assert!(
+            io.database_away,
+            "an unreachable database may come back empty"
+        );
         assert!(!io.message.contains("refused"));
         let closed = Failure::graph(neo4rs::Error::ConnectionError);
         assert!(!closed.permanent);

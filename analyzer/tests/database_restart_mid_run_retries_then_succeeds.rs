@@ -74,6 +74,23 @@ async fn database_restart_mid_run_retries_then_succeeds() {
         assert_eq!(rels, 4, "{id} has its four relationships once");
     }
 
+    // The restarted database came back without indexes; the analyzer re-created them once it
+    // could reach it again.
+    let mut labels = Vec::new();
+    let mut rows = graph
+        .execute(neo4rs::query("CALL db.indexes() YIELD label RETURN label"))
+        .await
+        .expect("db.indexes()");
+    while let Some(row) = rows.next().await.expect("index rows") {
+        labels.push(row.get::<String>("label").expect("label"));
+    }
+    for label in ["Transaction", "Card", "Device", "Account", "Merchant"] {
+        assert!(
+            labels.iter().any(|l| l == label),
+            "index on {label} re-created after the restart: {labels:?}"
+        );
+    }
+
     // The retries are in the traces: failed attempts with an error type, then a success.
     let mut retried = HashSet::new();
     for trace_id in traces {
