@@ -2,7 +2,7 @@
 # The pipeline's load run, every figure of the closing note in one command:
 #   1. the ingestor alone under wrk (-t1 -c64 -d20s), tracing off and on: throughput, p50/p99,
 #      CPU per request, peak memory, the throughput tracing costs (scripts/load-ingestor.sh);
-#   2. end to end, HTTP accept to verdict, for 20,000 transactions posted at a steady 250 per
+#   2. end to end, HTTP accept to verdict, for 20,000 transactions posted at a steady 100 per
 #      second through the built ingestor and analyzer (traced, exported over OTLP): p50/p90/p99;
 #   3. the analyzer's throughput from a backlog: 20,000 transactions posted as fast as possible,
 #      verdicts per second, with tracing off and on.
@@ -17,7 +17,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 STEPS=${STEPS:-"ingestor e2e backlog"}
 TRANSACTIONS=${TRANSACTIONS:-20000}
-RATE=${RATE:-250}
+RATE=${RATE:-100}
 
 bash scripts/tools.sh >&2
 cargo build --release --locked -p ingestor -p analyzer --bins >&2
