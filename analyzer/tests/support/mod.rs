@@ -21,7 +21,6 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use telemetry::kafka::{OutgoingRecord, TracedProducer};
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub const WAIT: Duration = Duration::from_secs(60);
 
@@ -154,17 +153,33 @@ impl Harness {
         config
     }
 
-    /// Starts an analyzer with `config` on its own task.
+    /// Starts an analyzer with `config` on a runtime and thread of its own. A test that panics
+    /// then stops it (on drop) while the stack is still up; inside the test's runtime it would
+    /// be dropped only at that runtime's shutdown, after the stack, and rdkafka's consumer
+    /// waits forever to close against a Kafka cluster that is gone.
     pub async fn spawn(&self, config: Config) -> Running {
         let analyzer = Analyzer::start(config).await.expect("analyzer starts");
         let stats_addr = analyzer.stats_addr();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(analyzer.run(async move {
-            let _ = stopped.await;
-        }));
+        let (done, finished) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("analyzer-under-test".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("the analyzer's runtime");
+                let result = rt.block_on(analyzer.run(async move {
+                    let _ = stopped.await;
+                }));
+                let _ = done.send(result);
+            })
+            .expect("the analyzer's thread");
         Running {
             stop: Some(stop),
-            task,
+            finished,
+            thread: Some(thread),
             stats_addr,
         }
     }
@@ -256,10 +271,11 @@ impl Harness {
     }
 }
 
-/// An analyzer running on its own task.
+/// An analyzer running on its own thread; stopped (and waited for) when dropped.
 pub struct Running {
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<analyzer::Result<Counts>>,
+    finished: oneshot::Receiver<analyzer::Result<Counts>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     pub stats_addr: std::net::SocketAddr,
 }
 
@@ -269,11 +285,22 @@ impl Running {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        tokio::time::timeout(WAIT, &mut self.task)
+        tokio::time::timeout(WAIT, &mut self.finished)
             .await
             .expect("the analyzer shuts down in time")
-            .expect("the analyzer task does not panic")
+            .expect("the analyzer thread does not panic")
             .expect("the analyzer stops cleanly")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
