@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use fixtures::otlp::{CollectedSpan, Collector, SpanKind};
-use fixtures::{DevStack, DevStackOptions, Service};
+use fixtures::{DevStack, DevStackOptions, Service, free_port, wait_until_ready};
 use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -39,14 +39,6 @@ fn ingestor_binary() -> PathBuf {
         assert!(status.success(), "building the ingestor failed: {status}");
     }
     exe
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A dev stack, a collector, and the analyzer binary exporting to it.
@@ -185,26 +177,16 @@ fn transaction(id: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callers_traceparent_reaches_every_cypher_query() {
     let pipeline = Pipeline::start().await;
-    let port = free_port();
+    let port = free_port().expect("a free port");
     let mut env = pipeline.env.clone();
     env.push(("INGESTOR_ADDR", format!("127.0.0.1:{port}")));
     let mut ingestor = Service::start(&ingestor_binary(), &env).expect("the ingestor starts");
 
-    let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let ready = async {
-        loop {
-            if let Ok(r) = http.get(format!("{base}/readyz")).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    tokio::time::timeout(WAIT, ready)
+    wait_until_ready(&format!("{base}/readyz"), WAIT)
         .await
         .expect("the ingestor becomes ready");
+    let http = reqwest::Client::new();
 
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
     let caller = "b7ad6b7169203331";
