@@ -7,6 +7,7 @@
 
 pub mod bolt;
 pub mod proxy;
+mod query_attrs;
 mod traced;
 
 pub use traced::{

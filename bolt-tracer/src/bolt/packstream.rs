@@ -417,7 +417,8 @@ impl<'a> Decoder<'a> {
 
     fn map_body(&mut self, n: usize, depth: usize) -> Result<Map> {
         let depth = self.deeper(depth)?;
-        let mut map = Map::with_capacity(self.capacity(n) / 2);
+        // Each entry takes at least two bytes (a key and a value).
+        let mut map = Map::with_capacity(n.min(self.remaining() / 2));
         for _ in 0..n {
             let key = self.key()?;
             let value = self.value(depth)?;

@@ -42,6 +42,7 @@ use tokio::task::JoinSet;
 pub use config::{ProxyConfig, UpstreamTls};
 pub use error::{Error, Result};
 
+use crate::query_attrs::{DEFAULT_MAX_TEXT_LEN, QueryAttrsCache};
 use session::{Phase, Shared};
 
 /// After the grace period, how long connections get to close before their tasks are aborted.
@@ -83,6 +84,7 @@ impl Proxy {
                 config,
                 upstream,
                 normalizer,
+                query_attrs: Arc::new(QueryAttrsCache::new(DEFAULT_MAX_TEXT_LEN)),
                 v5_only: std::sync::atomic::AtomicBool::new(false),
             }),
         })

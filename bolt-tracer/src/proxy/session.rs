@@ -34,6 +34,7 @@ use crate::bolt::{
     Frame, Handshake, Limits, Map, MessageReader, MessageWriter, Request, Response, RunView,
     Version,
 };
+use crate::query_attrs::QueryAttrsCache;
 
 /// Stop reading a side while this many bytes wait to be written to the other side.
 const HIGH_WATER: usize = 256 * 1024;
@@ -55,6 +56,7 @@ pub(crate) struct Shared {
     pub config: ProxyConfig,
     pub upstream: Upstream,
     pub normalizer: Arc<cypher::Cache>,
+    pub query_attrs: Arc<QueryAttrsCache>,
     /// The upstream fails handshakes that offer Bolt 4 (see [`connect_upstream`]).
     pub v5_only: AtomicBool,
 }
@@ -155,7 +157,11 @@ pub(crate) async fn serve(
         client_version,
         upstream_version,
         pending: VecDeque::with_capacity(8),
-        queries: Queries::new(&facts, shared.normalizer.clone()),
+        queries: Queries::new(
+            &facts,
+            shared.normalizer.clone(),
+            shared.query_attrs.clone(),
+        ),
         hello_stash: None,
         failed: false,
         limits: Limits::default(),

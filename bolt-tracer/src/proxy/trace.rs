@@ -9,12 +9,11 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{Span, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, global};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 use crate::bolt::{Map, Value, Version};
+use crate::query_attrs::{ATTRS_ADDED_AT_END, QueryAttrsCache};
 
 /// Identifies an open query within one connection.
 pub(crate) type QueryId = u64;
@@ -68,6 +67,7 @@ struct Tx {
 pub(crate) struct Queries {
     tracer: global::BoxedTracer,
     normalizer: Arc<cypher::Cache>,
+    query_attrs: Arc<QueryAttrsCache>,
     base: Vec<KeyValue>,
     open: Vec<OpenQuery>,
     next_id: QueryId,
@@ -75,7 +75,11 @@ pub(crate) struct Queries {
 }
 
 impl Queries {
-    pub(crate) fn new(facts: &SpanFacts, normalizer: Arc<cypher::Cache>) -> Self {
+    pub(crate) fn new(
+        facts: &SpanFacts,
+        normalizer: Arc<cypher::Cache>,
+        query_attrs: Arc<QueryAttrsCache>,
+    ) -> Self {
         // Shared strings: copying these into every span is a reference count, not an
         // allocation.
         let version = |v: Version| -> Arc<str> { v.to_string().into() };
@@ -96,6 +100,7 @@ impl Queries {
             // proxy started (tests, late telemetry set-up) is picked up by new connections.
             tracer: global::tracer("bolt-proxy"),
             normalizer,
+            query_attrs,
             base,
             open: Vec::new(),
             next_id: 0,
@@ -119,37 +124,23 @@ impl Queries {
     /// A RUN was sent: opens its span.
     pub(crate) fn start(&mut self, query: &str, extra: &Map) -> QueryId {
         let normalized = self.normalizer.normalize(query);
+        let shared = self.query_attrs.get(&normalized);
         let (db, parent) = match &self.tx {
             Some(tx) => (tx.db.as_deref(), tx.parent.clone()),
             None => (extra.get_str("db"), parent_context(extra)),
         };
-        let name: Cow<'static, str> = if !normalized.summary.is_empty() {
-            normalized.summary.clone().into()
-        } else if !normalized.operation.is_empty() {
-            normalized.operation.clone().into()
-        } else {
-            "neo4j".into()
-        };
-        let mut attrs = Vec::with_capacity(self.base.len() + 8);
+        // The span keeps this vector: room for what comes later saves regrowing it.
+        let mut attrs =
+            Vec::with_capacity(self.base.len() + shared.span.len() + 1 + ATTRS_ADDED_AT_END);
         attrs.extend_from_slice(&self.base);
-        let resource: Arc<str> = normalized.resource.as_str().into();
-        attrs.push(KeyValue::new("db.query.text", resource.clone()));
-        attrs.push(KeyValue::new("resource.name", resource));
-        attrs.push(KeyValue::new("db.query.summary", name.clone()));
-        attrs.push(KeyValue::new(
-            "db.operation.name",
-            normalized.operation.clone(),
-        ));
-        if let Some(collection) = single_collection(&normalized.summary) {
-            attrs.push(KeyValue::new("db.collection.name", collection.to_owned()));
-        }
+        attrs.extend_from_slice(&shared.span);
         if let Some(db) = db.filter(|d| !d.is_empty()) {
             attrs.push(KeyValue::new("db.namespace", db.to_owned()));
         }
         let has_namespace = db.is_some_and(|d| !d.is_empty());
         let builder = self
             .tracer
-            .span_builder(name)
+            .span_builder(shared.name.clone())
             .with_kind(SpanKind::Client)
             .with_attributes(attrs);
         let span = self
@@ -323,95 +314,17 @@ fn summary_attributes(q: &mut OpenQuery, meta: &Map) {
 /// The W3C context in RUN/BEGIN `tx_metadata` (`traceparent`, `tracestate`), if valid.
 fn parent_context(extra: &Map) -> Option<Context> {
     let md = extra.get("tx_metadata")?.as_map()?;
-    let carrier = Carrier {
-        traceparent: md.get_str("traceparent")?,
-        tracestate: md.get_str("tracestate"),
-    };
-    let cx = TraceContextPropagator::new().extract(&carrier);
-    cx.span().span_context().is_valid().then_some(cx)
-}
-
-struct Carrier<'a> {
-    traceparent: &'a str,
-    tracestate: Option<&'a str>,
-}
-
-impl Extractor for Carrier<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        match key {
-            "traceparent" => Some(self.traceparent),
-            "tracestate" => self.tracestate,
-            _ => None,
-        }
-    }
-    fn keys(&self) -> Vec<&str> {
-        let mut k = vec!["traceparent"];
-        if self.tracestate.is_some() {
-            k.push("tracestate");
-        }
-        k
-    }
-}
-
-/// Words a `db.query.summary` uses for graph clauses (everything else in it is a label,
-/// relationship type or procedure name).
-const CLAUSE_WORDS: &[&str] = &[
-    "MATCH", "OPTIONAL", "MERGE", "CREATE", "SET", "REMOVE", "DELETE", "DETACH", "UNWIND", "LOAD",
-    "CSV", "FOREACH", "INSERT", "CALL",
-];
-
-/// The label or relationship type, when the summary names exactly one (`db.collection.name`).
-/// Only for graph clauses: a summary starting with anything else (a schema or admin command,
-/// `RETURN`) has none, and a procedure name after `CALL` is not a collection.
-fn single_collection(summary: &str) -> Option<&str> {
-    let mut words = summary.split(' ').filter(|w| !w.is_empty()).peekable();
-    if !words.peek().is_some_and(|w| CLAUSE_WORDS.contains(w)) {
-        return None;
-    }
-    let mut found: Option<&str> = None;
-    let mut after_call = false;
-    for w in words {
-        if CLAUSE_WORDS.contains(&w) {
-            after_call = w == "CALL";
-            continue;
-        }
-        if std::mem::take(&mut after_call) {
-            continue;
-        }
-        // Schema commands ("CREATE INDEX ...") put more keywords here: an all-caps word that is
-        // a keyword of theirs would be mistaken for a name, so they are refused outright.
-        if matches!(
-            w,
-            "INDEX" | "CONSTRAINT" | "DATABASE" | "ALIAS" | "USER" | "ROLE"
-        ) {
-            return None;
-        }
-        match found {
-            None => found = Some(w),
-            Some(f) if f == w => {}
-            Some(_) => return None,
-        }
-    }
-    found
+    let parent = telemetry::propagation::parse_traceparent(
+        md.get_str("traceparent")?,
+        md.get_str("tracestate"),
+    )
+    .ok()?;
+    Some(Context::new().with_remote_span_context(parent))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn collection_only_when_one_name() {
-        assert_eq!(single_collection("MATCH Person"), Some("Person"));
-        assert_eq!(
-            single_collection("MATCH Person MERGE Person"),
-            Some("Person")
-        );
-        assert_eq!(single_collection("MATCH Transaction USES_CARD Card"), None);
-        assert_eq!(single_collection("RETURN"), None);
-        assert_eq!(single_collection("CALL db.labels"), None);
-        assert_eq!(single_collection("CREATE INDEX"), None);
-        assert_eq!(single_collection("OPTIONAL MATCH Card"), Some("Card"));
-    }
 
     #[test]
     fn parent_from_tx_metadata() {

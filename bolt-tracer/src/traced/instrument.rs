@@ -18,6 +18,7 @@ use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer 
 use opentelemetry::{Context, KeyValue};
 
 use super::stats::{QueryStatistics, Sample};
+use crate::query_attrs::{ATTRS_ADDED_AT_END, QueryAttrs, QueryAttrsCache};
 
 /// How a query's result ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,7 +61,7 @@ impl Default for Options {
             server_port: None,
             database: None,
             allowed_parameters: Vec::new(),
-            max_text_len: 2048,
+            max_text_len: crate::query_attrs::DEFAULT_MAX_TEXT_LEN,
             slow_query_threshold: Some(Duration::from_secs(1)),
             inject_trace_context: true,
             protocol_version: None,
@@ -73,21 +74,9 @@ struct Metrics {
     rows: Histogram<u64>,
 }
 
-/// The attributes of one normalised query, built once and shared: every value is an `Arc<str>`,
-/// so each span and metric point clones pointers instead of copying text.
-struct Prepared {
-    name: Arc<str>,
-    span_attrs: Vec<KeyValue>,
-    metric_attrs: Vec<KeyValue>,
-}
-
-/// Prepared attributes by fingerprint; cleared when full (the normaliser cache bounds the
-/// expensive part, this one only saves allocations).
-const MAX_PREPARED: usize = 4096;
-
 /// Everything a query span needs, shared through an `Arc`.
 pub(crate) struct Instrumentation {
-    prepared: std::sync::RwLock<std::collections::HashMap<u64, Arc<Prepared>>>,
+    attrs: QueryAttrsCache,
     pub options: Options,
     tracer: BoxedTracer,
     cache: cypher::Cache,
@@ -95,6 +84,8 @@ pub(crate) struct Instrumentation {
     pub stats: Option<Arc<QueryStatistics>>,
     /// Attributes every span and metric point carries, built once.
     common: Vec<KeyValue>,
+    /// `db.namespace` of queries that name no database, when the configuration names one.
+    default_namespace: Option<KeyValue>,
 }
 
 impl Instrumentation {
@@ -121,27 +112,35 @@ impl Instrumentation {
                 ])
                 .build(),
         };
+        // Every string here is reference-counted: these are cloned into each query's span, and
+        // cloning an owned string value would allocate and copy it every time.
+        let shared = |v: &str| opentelemetry::Value::String(Arc::<str>::from(v).into());
         let mut common = vec![
             KeyValue::new("db.system.name", "neo4j"),
             KeyValue::new("network.protocol.name", "bolt"),
         ];
         if let Some(addr) = &options.server_address {
-            common.push(KeyValue::new("server.address", addr.clone()));
+            common.push(KeyValue::new("server.address", shared(addr)));
         }
         if let Some(port) = options.server_port {
             common.push(KeyValue::new("server.port", i64::from(port)));
         }
         if let Some(v) = &options.protocol_version {
-            common.push(KeyValue::new("network.protocol.version", v.clone()));
+            common.push(KeyValue::new("network.protocol.version", shared(v)));
         }
+        let default_namespace = options
+            .database
+            .as_deref()
+            .map(|db| KeyValue::new("db.namespace", shared(db)));
         Self {
-            prepared: Default::default(),
+            attrs: QueryAttrsCache::new(options.max_text_len),
             options,
             tracer,
             cache: cypher::Cache::new(cache_bytes),
             metrics,
             stats,
             common,
+            default_namespace,
         }
     }
 
@@ -170,13 +169,24 @@ impl Instrumentation {
         auto_commit: bool,
     ) -> (QuerySpan, Query) {
         let normalized = self.normalize(query.query());
-        let prepared = self.prepared(&normalized);
-        let mut attrs = Vec::with_capacity(self.common.len() + prepared.span_attrs.len() + 2);
+        let prepared = self.attrs.get(&normalized);
+        // The span keeps this vector: room for what the end adds (rows, server timings, query
+        // type) saves regrowing it then, which profiles showed on every query.
+        let mut attrs =
+            Vec::with_capacity(self.common.len() + prepared.span.len() + 2 + ATTRS_ADDED_AT_END);
         attrs.extend(self.common.iter().cloned());
-        attrs.extend(prepared.span_attrs.iter().cloned());
-        if let Some(ns) = self.namespace(db) {
-            attrs.push(KeyValue::new("db.namespace", ns.to_owned()));
-        }
+        attrs.extend(prepared.span.iter().cloned());
+        let named_namespace = match (db, &self.default_namespace) {
+            (Some(db), _) => {
+                attrs.push(KeyValue::new("db.namespace", db.to_owned()));
+                true
+            }
+            (None, Some(kv)) => {
+                attrs.push(kv.clone());
+                true
+            }
+            (None, None) => false,
+        };
         for name in &self.options.allowed_parameters {
             if let Some(v) = query.get_params().value.get(name.as_str()) {
                 attrs.push(KeyValue::new(
@@ -185,7 +195,7 @@ impl Instrumentation {
                 ));
             }
         }
-        let name: Cow<'static, str> = Cow::Owned(prepared.name.to_string());
+        let name = prepared.name.clone();
         let span = self
             .tracer
             .span_builder(name)
@@ -208,67 +218,13 @@ impl Instrumentation {
                     inst: Arc::clone(self),
                     normalized,
                     prepared,
-                    db: self.namespace(db).map(str::to_owned),
+                    named_namespace,
                     start: Instant::now(),
                     rows: 0,
                 }),
             },
             query,
         )
-    }
-
-    fn prepared(&self, n: &Normalized) -> Arc<Prepared> {
-        let key = n.fingerprint.0 ^ u64::from(n.error.is_some());
-        if let Some(p) = self
-            .prepared
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            return Arc::clone(p);
-        }
-        let s = |v: &str| opentelemetry::Value::String(Arc::<str>::from(v).into());
-        // A lexer error means the text could not be read safely to the end: the summary is the
-        // only text we are sure holds nothing sensitive.
-        let text = if n.error.is_some() {
-            &n.summary
-        } else {
-            &n.resource
-        };
-        let text = s(truncate(text, self.options.max_text_len));
-        let summary = s(&n.summary);
-        let operation = s(&n.operation);
-        let mut span_attrs = vec![
-            KeyValue::new("db.query.text", text.clone()),
-            KeyValue::new("resource.name", text),
-            KeyValue::new("db.query.summary", summary.clone()),
-            KeyValue::new("db.operation.name", operation.clone()),
-            KeyValue::new("db.query.fingerprint", n.fingerprint.to_string()),
-        ];
-        if let Some(collection) = single_collection(n) {
-            span_attrs.push(KeyValue::new("db.collection.name", s(collection)));
-        }
-        let metric_attrs = vec![
-            KeyValue::new("db.system.name", "neo4j"),
-            KeyValue::new("db.query.summary", summary),
-            KeyValue::new("db.operation.name", operation),
-        ];
-        let name: Arc<str> = if n.summary.is_empty() {
-            Arc::from("neo4j")
-        } else {
-            Arc::from(n.summary.as_str())
-        };
-        let p = Arc::new(Prepared {
-            name,
-            span_attrs,
-            metric_attrs,
-        });
-        let mut map = self.prepared.write().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_PREPARED {
-            map.clear();
-        }
-        map.insert(key, Arc::clone(&p));
-        p
     }
 
     /// Starts a transaction span, child of `parent`, and returns the context whose active span
@@ -288,60 +244,6 @@ impl Instrumentation {
     }
 }
 
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
-/// The label or relationship type when the summary names exactly one, as `db.collection.name`
-/// asks; `None` when it names none or several.
-fn single_collection(n: &Normalized) -> Option<&str> {
-    let mut names = n
-        .summary
-        .split(' ')
-        .filter(|w| !w.is_empty() && !is_clause_word(w));
-    let first = names.next()?;
-    let first_dedup = first;
-    if names.any(|w| w != first_dedup) {
-        return None;
-    }
-    Some(first)
-}
-
-/// Words a summary uses for clauses rather than names. Summaries print names as written in the
-/// query, and clause words in upper case; a label spelt exactly like a clause word is skipped,
-/// which only costs the optional `db.collection.name`.
-fn is_clause_word(w: &str) -> bool {
-    matches!(
-        w,
-        "MATCH"
-            | "OPTIONAL"
-            | "MERGE"
-            | "CREATE"
-            | "SET"
-            | "REMOVE"
-            | "DELETE"
-            | "DETACH"
-            | "UNWIND"
-            | "LOAD"
-            | "CSV"
-            | "FOREACH"
-            | "CALL"
-            | "RETURN"
-            | "WITH"
-            | "UNION"
-            | "USE"
-            | "SHOW"
-            | "FINISH"
-    ) || w.contains('.')
-}
-
 fn render_parameter(v: &BoltType) -> String {
     match v {
         BoltType::String(s) => s.value.clone(),
@@ -356,17 +258,16 @@ fn render_parameter(v: &BoltType) -> String {
 }
 
 fn tx_metadata(sc: &opentelemetry::trace::SpanContext) -> BoltType {
-    let traceparent = format!(
-        "00-{}-{}-{:02x}",
-        sc.trace_id(),
-        sc.span_id(),
-        sc.trace_flags().to_u8()
+    let mut map = neo4rs::BoltMap::with_capacity(2);
+    map.put(
+        "traceparent".into(),
+        telemetry::propagation::traceparent(sc).into(),
     );
-    let mut map = neo4rs::BoltMap::default();
-    map.put("traceparent".into(), traceparent.into());
-    let state = sc.trace_state().header();
-    if !state.is_empty() {
-        map.put("tracestate".into(), state.into());
+    if *sc.trace_state() != opentelemetry::trace::TraceState::NONE {
+        let state = sc.trace_state().header();
+        if !state.is_empty() {
+            map.put("tracestate".into(), state.into());
+        }
     }
     BoltType::Map(map)
 }
@@ -375,8 +276,10 @@ struct Active {
     span: BoxedSpan,
     inst: Arc<Instrumentation>,
     normalized: Arc<Normalized>,
-    prepared: Arc<Prepared>,
-    db: Option<String>,
+    prepared: Arc<QueryAttrs>,
+    /// The span has `db.namespace` from the query or the configuration; otherwise the server's
+    /// summary supplies it.
+    named_namespace: bool,
     start: Instant,
     rows: u64,
 }
@@ -402,47 +305,47 @@ impl QuerySpan {
     /// Records what the server's result summary says.
     pub fn record_summary(&mut self, summary: &neo4rs::summary::ResultSummary) {
         let Some(a) = &mut self.active else { return };
-        let mut kv = Vec::with_capacity(8);
+        // Straight into the span, which has room for these (see `ATTRS_ADDED_AT_END`).
+        let span = &mut a.span;
         if let Some(t) = summary.available_after() {
-            kv.push(KeyValue::new(
+            span.set_attribute(KeyValue::new(
                 "neo4j.server.t_first_ms",
                 t.as_millis() as i64,
             ));
         }
         if let Some(t) = summary.consumed_after() {
-            kv.push(KeyValue::new(
+            span.set_attribute(KeyValue::new(
                 "neo4j.server.t_last_ms",
                 t.as_millis() as i64,
             ));
         }
         if let Some(t) = summary.r#type {
-            kv.push(KeyValue::new("db.query.type", query_type(t)));
+            span.set_attribute(KeyValue::new("db.query.type", query_type(t)));
         }
-        if a.db.is_none()
+        if !a.named_namespace
             && let Some(db) = summary.db()
         {
-            kv.push(KeyValue::new("db.namespace", db.to_owned()));
+            span.set_attribute(KeyValue::new("db.namespace", db.to_owned()));
         }
         let s = summary.stats();
         for (name, v) in [
-            ("nodes_created", s.nodes_created),
-            ("nodes_deleted", s.nodes_deleted),
-            ("relationships_created", s.relationships_created),
-            ("relationships_deleted", s.relationships_deleted),
-            ("properties_set", s.properties_set),
-            ("labels_added", s.labels_added),
-            ("labels_removed", s.labels_removed),
-            ("indexes_added", s.indexes_added),
-            ("indexes_removed", s.indexes_removed),
-            ("constraints_added", s.constraints_added),
-            ("constraints_removed", s.constraints_removed),
-            ("system_updates", s.system_updates),
+            ("neo4j.stats.nodes_created", s.nodes_created),
+            ("neo4j.stats.nodes_deleted", s.nodes_deleted),
+            ("neo4j.stats.relationships_created", s.relationships_created),
+            ("neo4j.stats.relationships_deleted", s.relationships_deleted),
+            ("neo4j.stats.properties_set", s.properties_set),
+            ("neo4j.stats.labels_added", s.labels_added),
+            ("neo4j.stats.labels_removed", s.labels_removed),
+            ("neo4j.stats.indexes_added", s.indexes_added),
+            ("neo4j.stats.indexes_removed", s.indexes_removed),
+            ("neo4j.stats.constraints_added", s.constraints_added),
+            ("neo4j.stats.constraints_removed", s.constraints_removed),
+            ("neo4j.stats.system_updates", s.system_updates),
         ] {
             if v != 0 {
-                kv.push(KeyValue::new(format!("neo4j.stats.{name}"), v as i64));
+                span.set_attribute(KeyValue::new(name, v as i64));
             }
         }
-        a.span.set_attributes(kv);
     }
 
     pub fn end(mut self, ending: Ending) {
@@ -481,8 +384,10 @@ impl QuerySpan {
             a.span
                 .set_attribute(KeyValue::new("neo4j.result.ending", ending.as_str()));
         }
-        let mut metric_attrs = a.prepared.metric_attrs.clone();
+        // The prepared attributes as they are, unless a failure adds to them.
+        let mut metric_attrs = Cow::Borrowed(a.prepared.metric.as_slice());
         if let Some(e) = error {
+            let metric_attrs = metric_attrs.to_mut();
             let (error_type, code) = classify(e);
             a.span
                 .set_attribute(KeyValue::new("error.type", error_type.clone()));

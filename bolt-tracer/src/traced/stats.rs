@@ -89,6 +89,18 @@ struct Entry {
     histogram: Histogram,
 }
 
+impl Entry {
+    fn add(&mut self, s: &Sample<'_>) {
+        self.calls += 1;
+        self.errors += u64::from(s.failed);
+        self.rows += s.rows;
+        self.total += s.elapsed;
+        self.max = self.max.max(s.elapsed);
+        self.histogram
+            .record(u64::try_from(s.elapsed.as_micros()).unwrap_or(u64::MAX));
+    }
+}
+
 /// One fingerprint's statistics at the time of a snapshot.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[non_exhaustive]
@@ -154,17 +166,20 @@ impl QueryStatistics {
 
     pub(crate) fn record(&self, s: &Sample<'_>) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let key_known = entries.contains_key(&s.fingerprint);
-        let (key, text, summary) = if key_known || entries.len() < self.max_entries {
-            (Some(s.fingerprint), s.text, s.summary)
-        } else {
-            (None, "", "")
-        };
+        // One hash lookup for a fingerprint seen before, which is nearly every call.
+        if let Some(entry) = entries.get_mut(&s.fingerprint) {
+            entry.add(s);
+            return;
+        }
         // The overflow entry is kept under a key no fingerprint can take in practice.
-        let key = key.unwrap_or(OVERFLOW_KEY);
-        let entry = match entries.get_mut(&key) {
-            Some(e) => e,
-            None => entries.entry(key).or_insert_with(|| Entry {
+        let (key, text, summary) = if entries.len() < self.max_entries {
+            (s.fingerprint, s.text, s.summary)
+        } else {
+            (OVERFLOW_KEY, "", "")
+        };
+        entries
+            .entry(key)
+            .or_insert_with(|| Entry {
                 text: text.to_owned(),
                 summary: summary.to_owned(),
                 calls: 0,
@@ -173,16 +188,8 @@ impl QueryStatistics {
                 total: Duration::ZERO,
                 max: Duration::ZERO,
                 histogram: Histogram::new(),
-            }),
-        };
-        entry.calls += 1;
-        entry.errors += u64::from(s.failed);
-        entry.rows += s.rows;
-        entry.total += s.elapsed;
-        entry.max = entry.max.max(s.elapsed);
-        entry
-            .histogram
-            .record(u64::try_from(s.elapsed.as_micros()).unwrap_or(u64::MAX));
+            })
+            .add(s);
     }
 
     /// Every entry, sorted by total time, largest first.

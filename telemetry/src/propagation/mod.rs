@@ -120,6 +120,24 @@ pub fn is_trace_header(key: &str) -> bool {
             .is_some_and(|prefix| prefix.eq_ignore_ascii_case(datadog::HEADER_PREFIX))
 }
 
+/// The W3C `traceparent` (version 00) of `span_context`, for carriers that are not a
+/// [`Propagator`]'s text map (bolt-tracer puts it into a Cypher query's `tx_metadata`). Only
+/// the `sampled` flag is written; an invalid context gives an all-zero, invalid header.
+pub fn traceparent(span_context: &SpanContext) -> String {
+    w3c::format(span_context)
+}
+
+/// The remote span context a W3C `traceparent` (and `tracestate`, if any) describes, by the
+/// strict rules of [`Propagator::extract`]; the error says why in words that never quote the
+/// value. A malformed `tracestate` is dropped, as the W3C rules ask, and does not fail the
+/// context.
+pub fn parse_traceparent(
+    traceparent: &str,
+    tracestate: Option<&str>,
+) -> Result<SpanContext, &'static str> {
+    w3c::parse(traceparent, tracestate).map(|(span_context, _)| span_context)
+}
+
 /// The result of parsing an `OTEL_PROPAGATORS` value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParsedStyles {

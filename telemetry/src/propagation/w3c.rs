@@ -1,17 +1,19 @@
-//! W3C trace context on top of the SDK's `TraceContextPropagator`.
+//! W3C trace context, read and written here rather than through the SDK's
+//! `TraceContextPropagator`.
 //!
 //! The SDK propagator is lenient: it parses ids with `from_str_radix`, so a short trace id, a
 //! leading `+` or a trace id of the wrong length can slip through, and it says nothing about why
-//! a header was refused. We validate `traceparent` byte by byte first (W3C rules: lowercase hex,
-//! exact lengths, non-zero ids, version `ff` forbidden, no trailing data on version `00`), report
-//! a literal-free reason, and only then let the SDK build the span context.
+//! a header was refused. We validate `traceparent` byte by byte (W3C rules: lowercase hex, exact
+//! lengths, non-zero ids, version `ff` forbidden, no trailing data on version `00`), report a
+//! literal-free reason, and build the span context from the validated bytes. It is also
+//! cheaper: this runs for every Cypher query (bolt-tracer writes `traceparent` into each
+//! query's `tx_metadata`, bolt-proxy reads it back), where the SDK's `format!` and
+//! `split`-and-collect parsing showed up as a few microseconds per query in profiles.
 
 use std::str::FromStr;
 
-use opentelemetry::Context;
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{SpanContext, TraceContextExt, TraceState};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
 pub(crate) const TRACEPARENT: &str = "traceparent";
 pub(crate) const TRACESTATE: &str = "tracestate";
@@ -74,6 +76,75 @@ pub(crate) fn validate_traceparent(value: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// The remote span context `traceparent` and `tracestate` describe, and whether a malformed
+/// `tracestate` was dropped (the W3C rule: it does not invalidate the context). Of the flags
+/// only `sampled` is kept, as the other bits have no meaning yet.
+pub(crate) fn parse(
+    traceparent: &str,
+    tracestate: Option<&str>,
+) -> Result<(SpanContext, bool), &'static str> {
+    validate_traceparent(traceparent)?;
+    let b = traceparent.trim_matches([' ', '\t']).as_bytes();
+    let mut trace_id = [0u8; 16];
+    let mut span_id = [0u8; 8];
+    decode_hex(&b[3..35], &mut trace_id);
+    decode_hex(&b[36..52], &mut span_id);
+    let mut flags = [0u8; 1];
+    decode_hex(&b[53..55], &mut flags);
+    let (state, dropped) = match tracestate {
+        None => (TraceState::NONE, false),
+        Some(s) => match TraceState::from_str(s) {
+            Ok(state) => (state, false),
+            Err(_) => (TraceState::NONE, true),
+        },
+    };
+    let span_context = SpanContext::new(
+        TraceId::from_bytes(trace_id),
+        SpanId::from_bytes(span_id),
+        TraceFlags::new(flags[0]) & TraceFlags::SAMPLED,
+        true,
+        state,
+    );
+    Ok((span_context, dropped))
+}
+
+/// The version-00 `traceparent` of `span_context` (only its `sampled` flag is written).
+pub(crate) fn format(span_context: &SpanContext) -> String {
+    let mut out = String::with_capacity(TRACEPARENT_LEN);
+    out.push_str("00-");
+    push_hex(&mut out, &span_context.trace_id().to_bytes());
+    out.push('-');
+    push_hex(&mut out, &span_context.span_id().to_bytes());
+    out.push('-');
+    push_hex(
+        &mut out,
+        &[(span_context.trace_flags() & TraceFlags::SAMPLED).to_u8()],
+    );
+    out
+}
+
+/// Lowercase hex digits into `out`; `hex` is validated, two digits per byte of `out`.
+fn decode_hex(hex: &[u8], out: &mut [u8]) {
+    let nibble = |c: u8| {
+        if c.is_ascii_digit() {
+            c - b'0'
+        } else {
+            c - b'a' + 10
+        }
+    };
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        *byte = (nibble(pair[0]) << 4) | nibble(pair[1]);
+    }
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+}
+
 /// Extracts the W3C span context: `Ok(None)` when there is no `traceparent`, `Err` with the
 /// reason when it is unusable. A malformed `tracestate` does not invalidate the context (the
 /// W3C rule): it is dropped and reported in `notes`.
@@ -84,42 +155,83 @@ pub(crate) fn extract(
     let Some(traceparent) = extractor.get(TRACEPARENT) else {
         return Ok(None);
     };
-    validate_traceparent(traceparent)?;
-    if let Some(state) = extractor.get(TRACESTATE)
-        && TraceState::from_str(state).is_err()
-    {
+    let (span_context, dropped) = parse(traceparent, extractor.get(TRACESTATE))?;
+    if dropped {
         notes.push("tracestate is malformed and was dropped");
     }
-    let cx = TraceContextPropagator::new().extract_with_context(&Context::new(), extractor);
-    let span = cx.span();
-    let span_context = span.span_context();
-    if !span_context.is_valid() {
-        // Our validation is stricter than the SDK's, so this is not expected; stay defensive.
-        return Err("traceparent was rejected");
-    }
-    Ok(Some(span_context.clone()))
+    Ok(Some(span_context))
 }
 
-/// Writes `traceparent` (and `tracestate` when it is not empty) for `span_context`.
+/// Writes `traceparent` (and `tracestate` when it is not empty) for `span_context`; nothing
+/// for an invalid context.
 pub(crate) fn inject(span_context: SpanContext, injector: &mut dyn Injector) {
-    let cx = Context::new().with_remote_span_context(span_context);
-    TraceContextPropagator::new().inject_context(&cx, &mut SkipEmpty(injector));
-}
-
-/// The SDK always writes `tracestate`, even empty; an empty header is noise on every record.
-struct SkipEmpty<'a>(&'a mut dyn Injector);
-
-impl Injector for SkipEmpty<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if !value.is_empty() {
-            self.0.set(key, value);
-        }
+    if !span_context.is_valid() {
+        return;
+    }
+    injector.set(TRACEPARENT, format(&span_context));
+    let state = span_context.trace_state().header();
+    if !state.is_empty() {
+        injector.set(TRACESTATE, state);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::validate_traceparent;
+    use super::*;
+    use opentelemetry::propagation::TextMapPropagator;
+    use opentelemetry::trace::TraceContextExt;
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn parses_ids_flags_and_state() {
+        let (sc, dropped) = parse(
+            " 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03\t",
+            Some("dd=s:1,rojo=00f067aa0ba902b7"),
+        )
+        .unwrap();
+        assert!(!dropped);
+        assert_eq!(
+            sc.trace_id(),
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap()
+        );
+        assert_eq!(sc.span_id(), SpanId::from_hex("00f067aa0ba902b7").unwrap());
+        assert_eq!(sc.trace_flags(), TraceFlags::SAMPLED);
+        assert!(sc.is_remote());
+        assert_eq!(sc.trace_state().get("rojo"), Some("00f067aa0ba902b7"));
+        let (sc, dropped) = parse(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+            Some("not a=state=list"),
+        )
+        .unwrap();
+        assert!(dropped);
+        assert!(!sc.is_sampled());
+        assert_eq!(sc.trace_state().header(), "");
+    }
+
+    proptest! {
+        /// Against the SDK's propagator, which both directions used to go through: the same
+        /// text out, the same context back.
+        #[test]
+        fn agrees_with_the_sdk(trace in 1u128.., span in 1u64.., flags in any::<u8>()) {
+            let sc = SpanContext::new(
+                TraceId::from(trace),
+                SpanId::from(span),
+                TraceFlags::new(flags),
+                true,
+                TraceState::NONE,
+            );
+            let mut headers = HashMap::new();
+            let cx = opentelemetry::Context::new().with_remote_span_context(sc.clone());
+            TraceContextPropagator::new().inject_context(&cx, &mut headers);
+            prop_assert_eq!(&format(&sc), &headers["traceparent"]);
+            let (back, _) = parse(&headers["traceparent"], None).unwrap();
+            let sdk = TraceContextPropagator::new().extract(&headers);
+            let sdk_span = sdk.span();
+            prop_assert_eq!(&back, sdk_span.span_context());
+        }
+    }
 
     #[test]
     fn accepts_valid_and_future_versions() {
