@@ -10,7 +10,9 @@
 //!    raw pool is the control (the noise floor), and raw neo4rs carrying the same `tx_metadata`
 //!    shows what the context costs on the wire by itself.
 //!
-//! `cargo bench -p bolt-tracer --bench traced_overhead`
+//! `cargo bench -p bolt-tracer --bench traced_overhead` (`ROUNDTRIPS` sets the number of
+//! interleaved rounds, default 10,000: with fewer, the medians move by half a percent from run
+//! to run on a shared 2-core machine, which is the size of the effect being measured).
 
 use std::time::{Duration, Instant};
 
@@ -218,17 +220,29 @@ fn roundtrip() {
         let n = std::env::var("ROUNDTRIPS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(3_000usize);
+            .unwrap_or(10_000usize);
         for _ in 0..200 {
             for (_, path) in &paths {
                 path.round_trip().await;
             }
         }
         let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(n); paths.len()];
-        for i in 0..n {
-            // Rotate which goes first, so none always follows another.
-            for k in 0..paths.len() {
-                let which = (i + k) % paths.len();
+        // Each round runs the paths in a fresh random order. A fixed cycle (even rotated) gives
+        // every path the same predecessor, and a query is measurably slower right after a
+        // traced one (the instrumentation leaves the caches colder): with a fixed cycle that
+        // cost landed on raw neo4rs, the path after the last traced one, and flattered the
+        // ratio by about half a percent.
+        let mut order: Vec<usize> = (0..paths.len()).collect();
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..n {
+            for i in (1..order.len()).rev() {
+                // xorshift64: enough to shuffle five items, no dependency.
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                order.swap(i, (rng % (i as u64 + 1)) as usize);
+            }
+            for &which in &order {
                 samples[which].push(paths[which].1.round_trip().await);
             }
         }
