@@ -134,10 +134,11 @@ impl Queries {
             Vec::with_capacity(self.base.len() + shared.span.len() + 1 + ATTRS_ADDED_AT_END);
         attrs.extend_from_slice(&self.base);
         attrs.extend_from_slice(&shared.span);
-        if let Some(db) = db.filter(|d| !d.is_empty()) {
+        let db = db.filter(|d| !d.is_empty());
+        if let Some(db) = db {
             attrs.push(KeyValue::new("db.namespace", db.to_owned()));
         }
-        let has_namespace = db.is_some_and(|d| !d.is_empty());
+        let has_namespace = db.is_some();
         let builder = self
             .tracer
             .span_builder(shared.name.clone())

@@ -31,8 +31,9 @@ fn all_zero(bytes: &[u8]) -> bool {
     bytes.iter().all(|b| *b == b'0')
 }
 
-/// Checks a `traceparent` value; the error is a short reason that never quotes the value.
-pub(crate) fn validate_traceparent(value: &str) -> Result<(), &'static str> {
+/// Checks a `traceparent` value and returns its bytes without surrounding whitespace; the error
+/// is a short reason that never quotes the value.
+pub(crate) fn validate_traceparent(value: &str) -> Result<&[u8], &'static str> {
     // Work on bytes: the value comes from the wire and may not be ASCII, so slicing the `str`
     // at fixed offsets could land inside a multi-byte character.
     let b = value.trim_matches([' ', '\t']).as_bytes();
@@ -73,7 +74,7 @@ pub(crate) fn validate_traceparent(value: &str) -> Result<(), &'static str> {
             return Err("traceparent fields have the wrong lengths");
         }
     }
-    Ok(())
+    Ok(b)
 }
 
 /// The remote span context `traceparent` and `tracestate` describe, and whether a malformed
@@ -83,8 +84,7 @@ pub(crate) fn parse(
     traceparent: &str,
     tracestate: Option<&str>,
 ) -> Result<(SpanContext, bool), &'static str> {
-    validate_traceparent(traceparent)?;
-    let b = traceparent.trim_matches([' ', '\t']).as_bytes();
+    let b = validate_traceparent(traceparent)?;
     let mut trace_id = [0u8; 16];
     let mut span_id = [0u8; 8];
     decode_hex(&b[3..35], &mut trace_id);
