@@ -1,14 +1,15 @@
 //! What tracing a query costs.
 //!
 //! 1. `instrumentation/*`: the CPU cost of the instrumentation alone (span start with its
-//!    attributes, cached normalisation, `tx_metadata` injection, row counting, span end, metrics,
-//!    statistics), no I/O: once with a no-op exporter, once with the OTLP batch exporter sending
+//!    attributes, cached normalisation, `tx_metadata` injection (on here, though opt-in, so the
+//!    figure is the worst case), row counting, span end, metrics, statistics), no I/O: once with a no-op exporter, once with the OTLP batch exporter sending
 //!    to a loopback receiver.
 //! 2. `roundtrip` (printed, not a criterion group): the same query through raw neo4rs and through
 //!    `TracedGraph` against the dev stack (FalkorDB behind the bolt-proxy bridge), interleaved
-//!    query by query so all see the same machine state; medians and the ratios to raw. A second
-//!    raw pool is the control (the noise floor), and raw neo4rs carrying the same `tx_metadata`
-//!    shows what the context costs on the wire by itself.
+//!    query by query so all see the same machine state; medians and the ratios to raw, for
+//!    `TracedGraph` with its defaults and with `tx_metadata` injection on. A second raw pool is
+//!    the control (the noise floor), and raw neo4rs carrying the same `tx_metadata` shows what
+//!    the context costs on the wire by itself.
 //!
 //! `cargo bench -p bolt-tracer --bench traced_overhead` (`ROUNDTRIPS` sets the number of
 //! interleaved rounds, default 10,000: with fewer, the medians move by half a percent from run
@@ -56,6 +57,7 @@ fn instrumentation(c: &mut Criterion) {
     let graph = TracedGraph::builder(lazy_graph())
         .server("127.0.0.1", 7687)
         .tracer(noop.tracer("bench"))
+        .inject_trace_context(true)
         .build();
     group.bench_function("noop_exporter", |b| {
         b.iter(|| graph.instrument_without_io(query(), 1))
@@ -74,6 +76,7 @@ fn instrumentation(c: &mut Criterion) {
     let graph = TracedGraph::builder(lazy_graph())
         .server("127.0.0.1", 7687)
         .tracer(otlp.tracer("bench"))
+        .inject_trace_context(true)
         .build();
     group.bench_function("otlp_batch_exporter", |b| {
         b.iter(|| graph.instrument_without_io(query(), 1))
@@ -130,8 +133,9 @@ fn discard_sink() -> std::net::SocketAddr {
 /// One way of running the round-trip query.
 enum Path<'a> {
     Raw(&'a neo4rs::Graph),
-    /// Raw neo4rs sending a `tx_metadata` like the one `TracedGraph` injects: what carrying
-    /// the context costs by itself (the client encodes it, the bridge strips it for FalkorDB).
+    /// Raw neo4rs sending a `tx_metadata` like the one `TracedGraph` injects when asked to: what
+    /// carrying the context costs by itself (neo4rs copies and encodes it, the bridge reads it
+    /// and strips it for FalkorDB).
     RawWithMetadata(&'a neo4rs::Graph),
     Traced(&'a TracedGraph),
 }
@@ -192,16 +196,16 @@ fn roundtrip() {
             .with_batch_exporter(NoopExporter)
             .build();
         let raw = connect();
+        // As adopted: the defaults, which add nothing to the query.
         let traced = TracedGraph::builder(connect())
             .uri(&stack.neo4j_uri())
             .tracer(provider.tracer("bench"))
             .build();
-        // The same, without `traceparent` in `tx_metadata`: the dev stack's bridge must re-encode
-        // a RUN that carries extras (FalkorDB compatibility), a cost real Neo4j does not have.
-        let traced_plain = TracedGraph::builder(connect())
+        // With the opt-in `traceparent` in `tx_metadata` (what the analyzer turns on).
+        let traced_injecting = TracedGraph::builder(connect())
             .uri(&stack.neo4j_uri())
             .tracer(provider.tracer("bench"))
-            .inject_trace_context(false)
+            .inject_trace_context(true)
             .build();
         // A second raw pool is the control: how far apart two identical paths come out
         // on this machine (connection to connection, run to run) is the noise floor.
@@ -211,10 +215,10 @@ fn roundtrip() {
             ("raw neo4rs", Path::Raw(&raw)),
             ("raw neo4rs, second pool (control)", Path::Raw(&raw_b)),
             ("raw neo4rs + tx_metadata", Path::RawWithMetadata(&raw_meta)),
-            ("TracedGraph", Path::Traced(&traced)),
+            ("TracedGraph (defaults)", Path::Traced(&traced)),
             (
-                "TracedGraph without tx_metadata",
-                Path::Traced(&traced_plain),
+                "TracedGraph + tx_metadata injection",
+                Path::Traced(&traced_injecting),
             ),
         ];
         let n = std::env::var("ROUNDTRIPS")

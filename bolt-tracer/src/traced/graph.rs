@@ -101,8 +101,16 @@ impl TracedGraphBuilder {
         self
     }
 
-    /// Whether auto-commit queries carry the span's `traceparent` in their `tx_metadata`
-    /// (default on; a query that has its own `tx_metadata` is left alone).
+    /// Whether auto-commit queries carry the span's `traceparent` (and `tracestate`) in their
+    /// `tx_metadata`, so server-side work joins the trace: bolt-proxy makes its spans children
+    /// of the query's, and Neo4j shows the context in its query log and `SHOW TRANSACTIONS`.
+    /// A query that has its own `tx_metadata` is left alone.
+    ///
+    /// Off by default, as database trace-context propagation is elsewhere (Datadog's DBM
+    /// propagation, OpenTelemetry's sqlcommenter options): it changes what is sent, not just
+    /// what is observed. It writes trace ids where database administrators see them, costs
+    /// about 1 % of a loopback round trip, most of it in neo4rs copying and encoding the map,
+    /// and at least one Bolt server hangs on it (FalkorDB 1.4, see DESIGN.md).
     pub fn inject_trace_context(mut self, on: bool) -> Self {
         self.options.inject_trace_context = on;
         self

@@ -63,7 +63,7 @@ impl Default for Options {
             allowed_parameters: Vec::new(),
             max_text_len: crate::query_attrs::DEFAULT_MAX_TEXT_LEN,
             slow_query_threshold: Some(Duration::from_secs(1)),
-            inject_trace_context: true,
+            inject_trace_context: false,
             protocol_version: None,
         }
     }

@@ -1,0 +1,132 @@
+//! Trace context into the database: with injection on, the `traceparent` a traced query puts in
+//! its `tx_metadata` makes the bridge's (bolt-proxy's) span of that query its child, so the
+//! application and the wire show as one trace. Off (the default), nothing is added and the
+//! proxy's span starts a trace of its own; a query's own `tx_metadata` is never replaced.
+//!
+//! Both the traced graph and the bridge use the global tracer provider here, so one in-memory
+//! exporter sees the spans of both sides.
+
+mod traced_support;
+
+use std::sync::OnceLock;
+
+use bolt_tracer::TracedGraph;
+use neo4rs::{BoltMap, BoltType, query};
+use opentelemetry::trace::{SpanId, TraceId};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use traced_support::{Harness, attr};
+
+/// The exporter behind the global provider, installed once for every test of this binary.
+fn exporter() -> &'static InMemorySpanExporter {
+    static EXPORTER: OnceLock<InMemorySpanExporter> = OnceLock::new();
+    EXPORTER.get_or_init(|| {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        opentelemetry::global::set_tracer_provider(provider);
+        exporter
+    })
+}
+
+/// The span of the query whose normalised text is `text`, recorded by `scope`.
+fn span_of(scope: &str, text: &str) -> SpanData {
+    let spans: Vec<SpanData> = exporter()
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.instrumentation_scope.name() == scope)
+        .filter(|s| attr(s, "db.query.text").as_deref() == Some(text))
+        .collect();
+    assert_eq!(spans.len(), 1, "one {scope} span of {text:?}: {spans:#?}");
+    spans.into_iter().next().unwrap()
+}
+
+/// Runs `q` through `graph` and reads its rows to the end.
+async fn read_all(graph: &TracedGraph, q: neo4rs::Query) {
+    let mut rows = graph.execute(q).await.unwrap();
+    while rows.next().await.unwrap().is_some() {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_injection_the_proxy_span_is_the_child_of_the_query_span() {
+    exporter();
+    let h = Harness::start().await;
+    let graph = TracedGraph::builder(h.neo4rs())
+        .uri(&h.stack.neo4j_uri())
+        .inject_trace_context(true)
+        .build();
+
+    read_all(&graph, query("RETURN 21 AS injected")).await;
+    graph.run(query("CREATE (:Injected {n: 1})")).await.unwrap();
+
+    for text in ["RETURN ? AS injected", "CREATE (:Injected {n: ?})"] {
+        let app = span_of("bolt-tracer", text);
+        let wire = span_of("bolt-proxy", text);
+        assert_eq!(
+            wire.span_context.trace_id(),
+            app.span_context.trace_id(),
+            "{text}: one trace"
+        );
+        assert_eq!(
+            wire.parent_span_id,
+            app.span_context.span_id(),
+            "{text}: the proxy's span is the query span's child"
+        );
+        assert!(
+            wire.parent_span_is_remote,
+            "{text}: its parent came over the wire"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_nothing_is_injected() {
+    exporter();
+    let h = Harness::start().await;
+    let graph = TracedGraph::builder(h.neo4rs())
+        .uri(&h.stack.neo4j_uri())
+        .build();
+
+    read_all(&graph, query("RETURN 22 AS not_injected")).await;
+
+    let app = span_of("bolt-tracer", "RETURN ? AS not_injected");
+    let wire = span_of("bolt-proxy", "RETURN ? AS not_injected");
+    assert_ne!(wire.span_context.trace_id(), app.span_context.trace_id());
+    assert_eq!(
+        wire.parent_span_id,
+        SpanId::INVALID,
+        "the proxy's span is a root"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_querys_own_tx_metadata_is_left_alone() {
+    exporter();
+    let h = Harness::start().await;
+    let graph = TracedGraph::builder(h.neo4rs())
+        .uri(&h.stack.neo4j_uri())
+        .inject_trace_context(true)
+        .build();
+    let mut own = BoltMap::default();
+    own.put(
+        "traceparent".into(),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+    );
+
+    read_all(
+        &graph,
+        query("RETURN 23 AS own_metadata").extra("tx_metadata", BoltType::Map(own)),
+    )
+    .await;
+
+    let wire = span_of("bolt-proxy", "RETURN ? AS own_metadata");
+    assert_eq!(
+        wire.span_context.trace_id(),
+        TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap()
+    );
+    assert_eq!(
+        wire.parent_span_id,
+        SpanId::from_hex("00f067aa0ba902b7").unwrap()
+    );
+}
