@@ -241,6 +241,61 @@ fn same_request(a: &Request, b: &Request) -> bool {
     same(&va, &vb)
 }
 
+/// `map_message_view` and `RunView::parse` against full decoding of the same bytes.
+fn check_views_agree_with_decoding(bytes: &[u8]) -> Result<(), TestCaseError> {
+    use bolt_tracer::bolt::message::{RunView, map_message_view, signature as sig};
+    let limits = packstream::Limits::default();
+    let map_of_message = match bytes.get(1).copied() {
+        Some(sig::PULL | sig::DISCARD | sig::BEGIN | sig::HELLO | sig::LOGON) => {
+            Some(Request::decode(bytes).map(|r| match r {
+                Request::Pull { extra }
+                | Request::Discard { extra }
+                | Request::Begin { extra }
+                | Request::Hello { extra } => extra,
+                Request::Logon { auth } => auth,
+                other => panic!("decoded as {other:?}"),
+            }))
+        }
+        Some(sig::SUCCESS | sig::FAILURE) => Some(Response::decode(bytes).map(|r| match r {
+            Response::Success { metadata } | Response::Failure { metadata } => metadata,
+            other => panic!("decoded as {other:?}"),
+        })),
+        _ => None,
+    };
+    if let Some(decoded) = map_of_message {
+        let viewed = map_message_view(bytes, limits);
+        prop_assert_eq!(
+            viewed.is_ok(),
+            decoded.is_ok(),
+            "{:?} vs {:?}",
+            viewed,
+            decoded
+        );
+        if let (Ok((_, view)), Ok(map)) = (viewed, decoded) {
+            prop_assert!(same(&Value::Map(view.to_map().unwrap()), &Value::Map(map)));
+        }
+    }
+    if bytes.get(1) == Some(&sig::RUN) {
+        let viewed = RunView::parse(bytes, limits);
+        let decoded = Request::decode(bytes);
+        prop_assert_eq!(
+            viewed.is_ok(),
+            decoded.is_ok(),
+            "{:?} vs {:?}",
+            viewed.is_ok(),
+            decoded
+        );
+        if let (Ok(view), Ok(Request::Run { query, extra, .. })) = (viewed, decoded) {
+            prop_assert_eq!(view.query, query.as_str());
+            prop_assert!(same(
+                &Value::Map(view.extra.to_map().unwrap()),
+                &Value::Map(extra)
+            ));
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -322,6 +377,51 @@ proptest! {
     }
 
     #[test]
+    fn a_map_view_reads_what_decoding_reads(m in map_of(value()), extra_key in ".{0,8}") {
+        let bytes = packstream::to_vec(&Value::Map(m.clone())).unwrap();
+        let mut d = packstream::Decoder::new(&bytes);
+        let view = d.map_view().unwrap();
+        d.finish().unwrap();
+        prop_assert_eq!(view.len(), m.len());
+        prop_assert!(same(&Value::Map(view.to_map().unwrap()), &Value::Map(m.clone())));
+        for (i, (k, raw)) in view.iter().enumerate() {
+            prop_assert_eq!(k, m.0[i].0.as_str());
+            prop_assert!(same(&packstream::decode(raw).unwrap(), &m.0[i].1));
+        }
+        // Lookups agree with the decoded map's, duplicates (last wins) and absent keys included.
+        for key in m.0.iter().map(|(k, _)| k.as_str()).chain([extra_key.as_str()]) {
+            let decoded = m.get(key);
+            let raw = view.get(key).map(|r| packstream::decode(r).unwrap());
+            prop_assert_eq!(raw.is_some(), decoded.is_some());
+            if let (Some(a), Some(b)) = (&raw, decoded) {
+                prop_assert!(same(a, b));
+            }
+            prop_assert_eq!(view.get_str(key), decoded.and_then(Value::as_str));
+            prop_assert_eq!(view.get_int(key), decoded.and_then(Value::as_int));
+            prop_assert_eq!(view.get_bool(key), decoded.and_then(Value::as_bool));
+            let nested = view.get_map(key).map(|v| Value::Map(v.to_map().unwrap()));
+            let expected = decoded.and_then(Value::as_map).map(|m| Value::Map(m.clone()));
+            prop_assert_eq!(nested.is_some(), expected.is_some());
+            if let (Some(a), Some(b)) = (&nested, &expected) {
+                prop_assert!(same(a, b));
+            }
+        }
+    }
+
+    #[test]
+    fn a_map_view_accepts_exactly_what_decoding_accepts(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let mut a = packstream::Decoder::new(&bytes);
+        let mut b = packstream::Decoder::new(&bytes);
+        let viewed = a.map_view().map(|v| v.to_map().unwrap());
+        let decoded = b.decode_map();
+        prop_assert_eq!(viewed.is_ok(), decoded.is_ok(), "{:?} vs {:?}", viewed, decoded);
+        if let (Ok(v), Ok(m)) = (viewed, decoded) {
+            prop_assert!(same(&Value::Map(v), &Value::Map(m)));
+            prop_assert_eq!(a.position(), b.position());
+        }
+    }
+
+    #[test]
     fn mutated_messages_never_panic(r in request(), flips in prop::collection::vec((any::<usize>(), any::<u8>()), 1..6)) {
         // Valid messages with a few bytes changed reach much deeper than random bytes do.
         let mut bytes = r.to_vec().unwrap();
@@ -331,6 +431,14 @@ proptest! {
         }
         let _ = Request::decode(&bytes);
         let _ = Response::decode(&bytes);
+        // The in-place readers accept exactly what decoding accepts, and read the same map.
+        check_views_agree_with_decoding(&bytes)?;
+    }
+
+    #[test]
+    fn in_place_readers_agree_with_decoding(r in request(), s in response()) {
+        check_views_agree_with_decoding(&r.to_vec().unwrap())?;
+        check_views_agree_with_decoding(&s.to_vec().unwrap())?;
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Bolt codec on arbitrary bytes: decoding never panics, whatever decodes re-encodes and
-//! decodes to the same thing, and the chunk reader never panics either.
+//! decodes to the same thing, the proxy's in-place readers accept only what decodes, and the
+//! chunk reader never panics either.
 #![no_main]
 
-use bolt_tracer::bolt::{Handshake, MessageReader, Request, Response, packstream};
+use bolt_tracer::bolt::message::{RunView, map_message_view};
+use bolt_tracer::bolt::{Handshake, Limits, MessageReader, Request, Response, packstream};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,6 +23,15 @@ fuzz_target!(|data: &[u8]| {
         let bytes = r.to_vec().expect("a decoded response encodes");
         let again = Response::decode(&bytes).expect("re-encoded response decodes");
         assert_eq!(again.to_vec().unwrap(), bytes);
+    }
+    // The in-place readers the proxy uses accept only what decoding accepts.
+    if let Ok((_, map)) = map_message_view(data, Limits::default()) {
+        map.to_map().expect("a checked map view decodes");
+        assert!(Request::decode(data).is_ok() || Response::decode(data).is_ok());
+    }
+    if let Ok(run) = RunView::parse(data, Limits::default()) {
+        run.extra.to_map().expect("a checked map view decodes");
+        assert!(Request::decode(data).is_ok());
     }
     let mut d = packstream::Decoder::new(data);
     let _ = d.skip_value(&mut |_| {});

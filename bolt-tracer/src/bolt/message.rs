@@ -8,7 +8,7 @@ use bytes::BufMut;
 
 use super::error::{Error, Result};
 use super::handshake::Version;
-use super::packstream::{self, Decoder, Limits};
+use super::packstream::{self, Decoder, Limits, MapView};
 use super::value::{Map, Value};
 
 /// Message signatures.
@@ -161,6 +161,53 @@ fn map_field(d: &mut Decoder<'_>, name: &'static str, field: &'static str) -> Re
         Value::Map(m) => Ok(m),
         _ => Err(Error::FieldType { name, field }),
     }
+}
+
+/// Whether `b` is the marker of a map (tiny, 8-, 16- or 32-bit size).
+fn is_map_marker(b: u8) -> bool {
+    matches!(b, 0xA0..=0xAF | 0xD8..=0xDA)
+}
+
+/// [`map_field`] read in place; fails exactly as it does. `payload` is the decoder's input.
+fn map_view_field<'a>(
+    payload: &'a [u8],
+    d: &mut Decoder<'a>,
+    name: &'static str,
+    field: &'static str,
+) -> Result<MapView<'a>> {
+    if payload
+        .get(d.position())
+        .copied()
+        .is_some_and(is_map_marker)
+    {
+        return d.map_view();
+    }
+    // Not a map: decoding it gives the same error `map_field` would.
+    d.decode_value()?;
+    Err(Error::FieldType { name, field })
+}
+
+/// The signature and the one map of a PULL, DISCARD, BEGIN, HELLO or LOGON request (extras,
+/// auth) or a SUCCESS or FAILURE response (metadata), read in place; fails as decoding the
+/// message would. What a proxy uses to read a few keys of a message it forwards unchanged.
+pub fn map_message_view(payload: &[u8], limits: Limits) -> Result<(u8, MapView<'_>)> {
+    use signature as s;
+    let mut d = Decoder::with_limits(payload, limits);
+    let (sig, n) = d.decode_struct_header()?;
+    let (name, field) = match sig {
+        s::PULL => ("PULL", "extra"),
+        s::DISCARD => ("DISCARD", "extra"),
+        s::BEGIN => ("BEGIN", "extra"),
+        s::HELLO => ("HELLO", "extra"),
+        s::LOGON => ("LOGON", "auth"),
+        s::SUCCESS => ("SUCCESS", "metadata"),
+        s::FAILURE => ("FAILURE", "metadata"),
+        other => return Err(Error::UnknownMessage(other)),
+    };
+    fields(name, n, 1)?;
+    let map = map_view_field(payload, &mut d, name, field)?;
+    d.finish()?;
+    Ok((sig, map))
 }
 
 impl Request {
@@ -366,8 +413,8 @@ pub struct RunView<'a> {
     pub query: &'a str,
     /// The encoded parameter map.
     pub parameters: &'a [u8],
-    /// Extras.
-    pub extra: Map,
+    /// Extras, read in place.
+    pub extra: MapView<'a>,
     /// The payload up to the extras: structure header, query, parameters.
     head: &'a [u8],
 }
@@ -386,14 +433,14 @@ impl<'a> RunView<'a> {
             field: "query",
         })?;
         let parameters = d.raw_value()?;
-        if !(0xA0..=0xAF).contains(&parameters[0]) && !matches!(parameters[0], 0xD8..=0xDA) {
+        if !is_map_marker(parameters[0]) {
             return Err(Error::FieldType {
                 name: "RUN",
                 field: "parameters",
             });
         }
         let head = &payload[..d.position()];
-        let extra = map_field(&mut d, "RUN", "extra")?;
+        let extra = map_view_field(payload, &mut d, "RUN", "extra")?;
         d.finish()?;
         Ok(RunView {
             query,

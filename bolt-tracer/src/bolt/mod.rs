@@ -30,7 +30,7 @@ pub use error::{Error, Result};
 pub use framing::{Frame, MessageReader, MessageWriter};
 pub use handshake::{Handshake, Proposal, Version};
 pub use message::{Request, Response, RunView};
-pub use packstream::{Decoder, Limits};
+pub use packstream::{Decoder, Limits, MapView};
 pub use value::{
     BoltStruct, Date, DateTime, DateTimeEncoding, DateTimeZoneId, Duration, LocalDateTime,
     LocalTime, Map, Node, Path, Point2D, Point3D, Relationship, Time, UnboundRelationship, Value,

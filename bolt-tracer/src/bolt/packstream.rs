@@ -512,6 +512,121 @@ impl<'a> Decoder<'a> {
     }
 }
 
+impl<'a> Decoder<'a> {
+    /// Reads the next value, which must be a map, without building it: the same checks as
+    /// [`Decoder::decode_map`] (limits, UTF-8, string keys), then a view that finds entries in
+    /// the input itself. For a proxy that reads a few keys of every message and forwards the
+    /// bytes, this saves an allocation per key, value and map.
+    pub fn map_view(&mut self) -> Result<MapView<'a>> {
+        let len = match self.head()? {
+            Head::Map(n) => n,
+            _ => {
+                return Err(Error::BadStructure {
+                    tag: 0,
+                    reason: "expected a map",
+                });
+            }
+        };
+        let depth = self.deeper(0)?;
+        let start = self.pos;
+        for _ in 0..len {
+            self.key()?;
+            self.skip(depth, &mut |_| {})?;
+        }
+        Ok(MapView {
+            entries: &self.input[start..self.pos],
+            len,
+            limits: self.limits,
+        })
+    }
+}
+
+/// A PackStream map read in place (see [`Decoder::map_view`], which checked it whole): lookups
+/// walk the encoded entries, nothing is copied. With duplicate keys the last one wins, as in
+/// [`Map::get`]. The default is the empty map; views are equal when their encodings are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MapView<'a> {
+    /// The encoded entries: `len` times a key followed by its value.
+    entries: &'a [u8],
+    len: usize,
+    limits: Limits,
+}
+
+impl<'a> MapView<'a> {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the map has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The entries in wire order, each key with its value's encoded bytes.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + use<'a> {
+        let mut d = Decoder::with_limits(self.entries, self.limits);
+        let mut left = self.len;
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            // Checked when the view was made: these cannot fail.
+            Some((d.key().ok()?, d.raw_value().ok()?))
+        })
+    }
+
+    /// The encoded value of `key`.
+    pub fn get(&self, key: &str) -> Option<&'a [u8]> {
+        self.iter()
+            .filter(|(k, _)| *k == key)
+            .last()
+            .map(|(_, v)| v)
+    }
+
+    /// The value of `key` if it is a string.
+    pub fn get_str(&self, key: &str) -> Option<&'a str> {
+        Decoder::new(self.get(key)?).decode_str().ok()
+    }
+
+    /// The value of `key` if it is an integer.
+    pub fn get_int(&self, key: &str) -> Option<i64> {
+        raw_int(self.get(key)?)
+    }
+
+    /// The value of `key` if it is a boolean.
+    pub fn get_bool(&self, key: &str) -> Option<bool> {
+        match Decoder::new(self.get(key)?).head().ok()? {
+            Head::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The value of `key` if it is a map.
+    pub fn get_map(&self, key: &str) -> Option<MapView<'a>> {
+        Decoder::with_limits(self.get(key)?, self.limits)
+            .map_view()
+            .ok()
+    }
+
+    /// The map, decoded.
+    pub fn to_map(&self) -> Result<Map> {
+        let mut d = Decoder::with_limits(self.entries, self.limits);
+        let map = d.map_body(self.len, 0)?;
+        d.finish()?;
+        Ok(map)
+    }
+}
+
+/// The integer an encoded value holds, if it is one.
+pub fn raw_int(encoded: &[u8]) -> Option<i64> {
+    match Decoder::new(encoded).head().ok()? {
+        Head::Int(i) => Some(i),
+        _ => None,
+    }
+}
+
 /// Decodes one value that must span the whole input.
 pub fn decode(input: &[u8]) -> Result<Value> {
     decode_with(input, Limits::default())

@@ -29,10 +29,10 @@ use super::trace::{End, Queries, QueryId, SpanFacts};
 use super::translate;
 use super::upstream::{UpRead, UpWrite, Upstream};
 use crate::bolt::handshake::{self, SUPPORTED};
-use crate::bolt::message::signature as sig;
+use crate::bolt::message::{map_message_view, signature as sig};
 use crate::bolt::{
-    Frame, Handshake, Limits, Map, MessageReader, MessageWriter, Request, Response, RunView,
-    Version,
+    Frame, Handshake, Limits, Map, MapView, MessageReader, MessageWriter, Request, Response,
+    RunView, Version,
 };
 use crate::query_attrs::QueryAttrsCache;
 
@@ -525,13 +525,14 @@ impl Session {
             Request::decode_with(f.payload(), self.limits)
                 .map_err(|_| Stop::ClientProtocol("undecodable request"))
         };
+
         if self.failed && !matches!(s, sig::RESET | sig::GOODBYE) {
             // The server would IGNORE this too; answering here keeps the client going even
             // with servers that hold IGNOREDs back until the next request (FalkorDB).
             if s == sig::RUN {
                 let view = RunView::parse(frame.payload(), self.limits)
                     .map_err(|_| Stop::ClientProtocol("undecodable request"))?;
-                let id = self.queries.start(view.query, &view.extra);
+                let id = self.queries.start(view.query, view.extra);
                 self.queries.end(id, End::Ignored);
             } else if crate::bolt::message::request_name(s).is_none() {
                 return Err(Stop::ClientProtocol("unknown request"));
@@ -545,13 +546,13 @@ impl Session {
             sig::RUN => {
                 let view = RunView::parse(frame.payload(), self.limits)
                     .map_err(|_| Stop::ClientProtocol("undecodable request"))?;
-                let id = self.queries.start(view.query, &view.extra);
+                let id = self.queries.start(view.query, view.extra);
                 self.pending.push_back(Pending::Run(id));
                 let rewrite_params =
                     self.translate && translate::run_needs_rewrite(&view, self.utc);
                 // FalkorDB compatibility: the extras were read for tracing above; upstream gets
                 // none (see `ProxyConfig::falkordb_compat`).
-                let strip = self.strip_extras && !view.extra.0.is_empty();
+                let strip = self.strip_extras && !view.extra.is_empty();
                 if strip && !rewrite_params {
                     // The bytes up to the extras stay as they are: no parameter is decoded.
                     io.up_w
@@ -588,22 +589,21 @@ impl Session {
                 }
             }
             sig::PULL => {
-                let target = match decode(&frame)? {
-                    Request::Pull { extra } => self.queries.target(&extra),
-                    _ => None,
-                };
-                self.pending.push_back(Pending::Stream(target));
+                let extra = request_map(&frame, self.limits)?;
+                self.pending
+                    .push_back(Pending::Stream(self.queries.target(extra)));
             }
             sig::DISCARD => {
-                let Request::Discard { extra } = decode(&frame)? else {
-                    unreachable!("decoded by signature")
-                };
-                let target = self.queries.target(&extra);
+                let extra = request_map(&frame, self.limits)?;
+                let target = self.queries.target(extra);
                 if self.translate {
                     // FalkorDB holds back its answer to the COMMIT that follows a DISCARD in a
                     // transaction until yet another request arrives (measured), and neo4rs
                     // discards every `run` result: pull instead and drop the records here.
                     self.pending.push_back(Pending::Discarding(target));
+                    let extra = extra
+                        .to_map()
+                        .map_err(|_| Stop::ClientProtocol("undecodable request"))?;
                     io.up_w
                         .queue_request(&Request::Pull { extra })
                         .map_err(|_| Stop::ClientProtocol("unencodable request"))?;
@@ -612,17 +612,16 @@ impl Session {
                 self.pending.push_back(Pending::Stream(target));
             }
             sig::BEGIN => {
-                if let Request::Begin { extra } = decode(&frame)? {
-                    self.queries.begin(&extra);
-                    if self.strip_extras && !extra.0.is_empty() {
-                        self.pending.push_back(Pending::Begin);
-                        io.up_w
-                            .queue_request(&Request::Begin {
-                                extra: Map::default(),
-                            })
-                            .map_err(|_| Stop::ClientProtocol("unencodable request"))?;
-                        return Ok(());
-                    }
+                let extra = request_map(&frame, self.limits)?;
+                self.queries.begin(extra);
+                if self.strip_extras && !extra.is_empty() {
+                    self.pending.push_back(Pending::Begin);
+                    io.up_w
+                        .queue_request(&Request::Begin {
+                            extra: Map::default(),
+                        })
+                        .map_err(|_| Stop::ClientProtocol("unencodable request"))?;
+                    return Ok(());
                 }
                 self.pending.push_back(Pending::Begin);
             }
@@ -737,20 +736,33 @@ impl Session {
         if matches!(pending, Pending::Answered) {
             return;
         }
-        // Only summaries that matter to spans or translation are decoded; the rest pass as is.
+        if let (
+            Some(sig::SUCCESS),
+            Pending::Run(id) | Pending::Stream(Some(id)) | Pending::Discarding(Some(id)),
+        ) = (s, &pending)
+        {
+            // Once or twice per query, and forwarded unchanged: read in place.
+            let meta = map_message_view(frame.payload(), self.limits)
+                .map(|(_, meta)| meta)
+                .unwrap_or_default();
+            if matches!(pending, Pending::Run(_)) {
+                self.queries.run_succeeded(*id, meta);
+            } else {
+                self.queries.stream_summary(*id, meta);
+            }
+            io.client_w.queue_frame(&frame);
+            return;
+        }
+        // The other summaries that matter to spans or translation are decoded; the rest pass
+        // as they are.
         let meta = match (s, &pending) {
             (Some(sig::FAILURE), _)
-            | (
-                Some(sig::SUCCESS),
-                Pending::Run(_)
-                | Pending::Stream(Some(_))
-                | Pending::Discarding(Some(_))
-                | Pending::HelloHalf
-                | Pending::LogonHalf { .. },
-            ) => match Response::decode_with(frame.payload(), self.limits) {
-                Ok(Response::Success { metadata } | Response::Failure { metadata }) => metadata,
-                _ => Map::new(),
-            },
+            | (Some(sig::SUCCESS), Pending::HelloHalf | Pending::LogonHalf { .. }) => {
+                match Response::decode_with(frame.payload(), self.limits) {
+                    Ok(Response::Success { metadata } | Response::Failure { metadata }) => metadata,
+                    _ => Map::new(),
+                }
+            }
             (Some(sig::SUCCESS), Pending::Hello) if self.translate && self.utc => {
                 match Response::decode_with(frame.payload(), self.limits) {
                     Ok(Response::Success { metadata }) => metadata,
@@ -763,10 +775,6 @@ impl Session {
             self.queries.fail_all(&meta);
         }
         match (s, pending) {
-            (Some(sig::SUCCESS), Pending::Run(id)) => self.queries.run_succeeded(id, &meta),
-            (Some(sig::SUCCESS), Pending::Stream(Some(id)) | Pending::Discarding(Some(id))) => {
-                self.queries.stream_summary(id, &meta)
-            }
             (
                 Some(sig::IGNORED),
                 Pending::Run(id) | Pending::Stream(Some(id)) | Pending::Discarding(Some(id)),
@@ -839,4 +847,11 @@ impl Session {
             io.client_w.queue_frame(original);
         }
     }
+}
+
+/// The one map of a client's PULL, DISCARD or BEGIN, read in place.
+fn request_map(frame: &Frame, limits: Limits) -> Result<MapView<'_>, Stop> {
+    map_message_view(frame.payload(), limits)
+        .map(|(_, map)| map)
+        .map_err(|_| Stop::ClientProtocol("undecodable request"))
 }

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use opentelemetry::trace::{Span, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, global};
 
-use crate::bolt::{Map, Value, Version};
+use crate::bolt::packstream::raw_int;
+use crate::bolt::{Map, MapView, Version};
 use crate::query_attrs::{ATTRS_ADDED_AT_END, QueryAttrsCache};
 
 /// Identifies an open query within one connection.
@@ -31,7 +32,7 @@ pub(crate) struct SpanFacts {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum End<'a> {
     /// PULL/DISCARD SUCCESS without `has_more`.
-    Complete(&'a Map),
+    Complete(MapView<'a>),
     /// FAILURE (of the RUN, a PULL, or an earlier request of the same transaction).
     Failure(&'a Map),
     /// The server IGNORED the RUN or PULL after an earlier failure.
@@ -109,7 +110,7 @@ impl Queries {
     }
 
     /// A BEGIN was sent: later RUNs belong to its transaction.
-    pub(crate) fn begin(&mut self, extra: &Map) {
+    pub(crate) fn begin(&mut self, extra: MapView<'_>) {
         self.tx = Some(Tx {
             db: extra.get_str("db").map(str::to_owned),
             parent: parent_context(extra),
@@ -122,7 +123,7 @@ impl Queries {
     }
 
     /// A RUN was sent: opens its span.
-    pub(crate) fn start(&mut self, query: &str, extra: &Map) -> QueryId {
+    pub(crate) fn start(&mut self, query: &str, extra: MapView<'_>) -> QueryId {
         let normalized = self.normalizer.normalize(query);
         let shared = self.query_attrs.get(&normalized);
         let (db, parent) = match &self.tx {
@@ -165,7 +166,7 @@ impl Queries {
 
     /// The query a PULL or DISCARD with these extras reads from: the one with the given `qid`,
     /// or (no `qid`, or -1) the latest RUN.
-    pub(crate) fn target(&self, extra: &Map) -> Option<QueryId> {
+    pub(crate) fn target(&self, extra: MapView<'_>) -> Option<QueryId> {
         match extra.get_int("qid") {
             Some(qid) if qid >= 0 => self.open.iter().find(|q| q.qid == Some(qid)).map(|q| q.id),
             _ => self.open.last().map(|q| q.id),
@@ -173,7 +174,7 @@ impl Queries {
     }
 
     /// The RUN's SUCCESS: remembers `qid` and `t_first`.
-    pub(crate) fn run_succeeded(&mut self, id: QueryId, meta: &Map) {
+    pub(crate) fn run_succeeded(&mut self, id: QueryId, meta: MapView<'_>) {
         if let Some(q) = self.get(id) {
             q.qid = meta.get_int("qid");
             if let Some(t) = meta.get_int("t_first") {
@@ -191,8 +192,8 @@ impl Queries {
     }
 
     /// A PULL/DISCARD SUCCESS: ends the span unless the server says more records follow.
-    pub(crate) fn stream_summary(&mut self, id: QueryId, meta: &Map) {
-        if meta.get("has_more").and_then(Value::as_bool) == Some(true) {
+    pub(crate) fn stream_summary(&mut self, id: QueryId, meta: MapView<'_>) {
+        if meta.get_bool("has_more") == Some(true) {
             return;
         }
         self.end(id, End::Complete(meta));
@@ -285,7 +286,7 @@ fn finish(mut q: OpenQuery, how: End<'_>) {
     q.span.end();
 }
 
-fn summary_attributes(q: &mut OpenQuery, meta: &Map) {
+fn summary_attributes(q: &mut OpenQuery, meta: MapView<'_>) {
     if let Some(t) = meta.get_int("t_last") {
         q.span
             .set_attribute(KeyValue::new("neo4j.server.t_last_ms", t));
@@ -300,9 +301,9 @@ fn summary_attributes(q: &mut OpenQuery, meta: &Map) {
         q.span
             .set_attribute(KeyValue::new("db.namespace", db.to_owned()));
     }
-    if let Some(stats) = meta.get("stats").and_then(Value::as_map) {
+    if let Some(stats) = meta.get_map("stats") {
         for (k, v) in stats.iter() {
-            if let Some(n) = v.as_int() {
+            if let Some(n) = raw_int(v) {
                 q.span.set_attribute(KeyValue::new(
                     format!("neo4j.stats.{}", k.replace('-', "_")),
                     n,
@@ -313,8 +314,8 @@ fn summary_attributes(q: &mut OpenQuery, meta: &Map) {
 }
 
 /// The W3C context in RUN/BEGIN `tx_metadata` (`traceparent`, `tracestate`), if valid.
-fn parent_context(extra: &Map) -> Option<Context> {
-    let md = extra.get("tx_metadata")?.as_map()?;
+fn parent_context(extra: MapView<'_>) -> Option<Context> {
+    let md = extra.get_map("tx_metadata")?;
     let parent = telemetry::propagation::parse_traceparent(
         md.get_str("traceparent")?,
         md.get_str("tracestate"),
@@ -326,6 +327,15 @@ fn parent_context(extra: &Map) -> Option<Context> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bolt::{Decoder, Value, packstream};
+
+    fn encoded(map: Map) -> Vec<u8> {
+        packstream::to_vec(&Value::Map(map)).unwrap()
+    }
+
+    fn view(bytes: &[u8]) -> MapView<'_> {
+        Decoder::new(bytes).map_view().unwrap()
+    }
 
     #[test]
     fn parent_from_tx_metadata() {
@@ -338,18 +348,20 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let extra: Map = [("tx_metadata", Value::Map(md))].into_iter().collect();
-        let cx = parent_context(&extra).unwrap();
+        let extra = encoded([("tx_metadata", Value::Map(md))].into_iter().collect());
+        let cx = parent_context(view(&extra)).unwrap();
         assert_eq!(
             cx.span().span_context().trace_id().to_string(),
             "0af7651916cd43dd8448eb211c80319c"
         );
-        let bad: Map = [(
-            "tx_metadata",
-            Value::Map([("traceparent", "garbage")].into_iter().collect()),
-        )]
-        .into_iter()
-        .collect();
-        assert!(parent_context(&bad).is_none());
+        let bad = encoded(
+            [(
+                "tx_metadata",
+                Value::Map([("traceparent", "garbage")].into_iter().collect()),
+            )]
+            .into_iter()
+            .collect(),
+        );
+        assert!(parent_context(view(&bad)).is_none());
     }
 }
