@@ -13,6 +13,8 @@ use bolt_tracer::bolt::{
     handshake,
 };
 use bolt_tracer::proxy::{Proxy, ProxyConfig};
+
+pub mod otlp;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;

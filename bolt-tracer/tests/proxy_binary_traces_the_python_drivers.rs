@@ -1,0 +1,114 @@
+//! What the acceptance check does: the official Neo4j Python drivers 4.4 (Bolt 4 only,
+//! translated) and 5.x (passed through) run one workload through the `bolt-proxy` binary against
+//! FalkorDB, and an OTLP collector receives one span per query with the conventions' attributes:
+//! the right row counts, the error of the failing query, the translation flag, and no literal
+//! from the workload anywhere.
+
+mod proxy_support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use proxy_support::otlp::{OtlpCollector, ReceivedSpan, spawn_proxy_binary, terminate};
+use proxy_support::{FalkorDb, test_file, tool};
+
+/// Queries `tests/py/same_results.py` runs (auto-commit, in a transaction, managed).
+const QUERIES_PER_RUN: usize = 12;
+
+/// Runs the workload with `python` through `uri`; its output with the tag replaced.
+async fn workload(python: &str, uri: String, tag: &'static str) -> String {
+    let python = tool(python);
+    let script = test_file("py/same_results.py");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(&python)
+            .arg(&script)
+            .arg(&uri)
+            .arg(tag)
+            .output()
+            .expect("python runs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{tag} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .replace(tag, "TAG")
+}
+
+/// The spans of one driver's run, told apart by the Bolt version the client spoke.
+fn spans_of(spans: &[ReceivedSpan], bolt_4: bool) -> Vec<&ReceivedSpan> {
+    spans
+        .iter()
+        .filter(|s| {
+            s.str_attr("network.protocol.version")
+                .is_some_and(|v| v.starts_with("4.") == bolt_4)
+        })
+        .collect()
+}
+
+fn with_text<'a>(spans: &[&'a ReceivedSpan], text: &str) -> &'a ReceivedSpan {
+    let found: Vec<_> = spans
+        .iter()
+        .filter(|s| s.str_attr("db.query.text") == Some(text))
+        .collect();
+    assert_eq!(found.len(), 1, "one span of {text:?} in {spans:#?}");
+    found[0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_drivers_through_the_binary_reach_an_otlp_collector() {
+    let db = FalkorDb::start();
+    let collector = OtlpCollector::start().await;
+    let (mut proxy, addr) = spawn_proxy_binary(&db.bolt_addr(), collector.port, 200, &[]).await;
+    let uri = format!("bolt://{addr}");
+
+    let v5 = workload("venv/bin/python", uri.clone(), "pydrv5tag").await;
+    let v44 = workload("neo4j44/bin/python", uri, "pydrv44tag").await;
+    assert!(v5.contains("\"rows\": [3000, 4501500"), "{v5}");
+    assert_eq!(v44, v5, "both drivers get the same results");
+
+    assert!(
+        terminate(&mut proxy, Duration::from_secs(15)).await,
+        "exits 0 on SIGTERM"
+    );
+    let spans = collector.spans();
+    for (bolt_4, tag) in [(false, "pydrv5tag"), (true, "pydrv44tag")] {
+        let run = spans_of(&spans, bolt_4);
+        assert_eq!(run.len(), QUERIES_PER_RUN, "one span per query: {run:#?}");
+        for s in &run {
+            assert_eq!(s.bool_attr("neo4j.bolt.translated"), Some(bolt_4), "{s:#?}");
+            assert_eq!(s.str_attr("db.system.name"), Some("neo4j"));
+            assert!(s.int_attr("db.response.returned_rows").is_some(), "{s:#?}");
+            // Nothing the workload sent as a literal or a parameter value.
+            for (key, text) in s.string_attrs() {
+                for secret in [tag, "café", "4294967296", "1.5", "3000", "-17"] {
+                    assert!(!text.contains(secret), "{key} = {text} leaks {secret:?}");
+                }
+            }
+        }
+        let unwind = with_text(&run, "UNWIND range(?, ?) AS i RETURN i");
+        assert_eq!(unwind.int_attr("db.response.returned_rows"), Some(3000));
+        assert_eq!(unwind.name, "UNWIND");
+        let created = with_text(
+            &run,
+            "CREATE (a:Acct {tag: $tag, n: ?})-[:PAID {amount: ?}]->(b:Acct {tag: $tag, n: ?})",
+        );
+        assert_eq!(created.int_attr("neo4j.stats.nodes_created"), Some(2));
+        assert_eq!(
+            created.int_attr("neo4j.stats.relationships_created"),
+            Some(1)
+        );
+        let failed = with_text(&run, "RETURN ? +");
+        assert_eq!(failed.status_code, 2, "the syntax error is an error span");
+        assert!(failed.str_attr("error.type").is_some(), "{failed:#?}");
+        assert!(failed.str_attr("db.response.status_code").is_some());
+        let after = with_text(&run, "RETURN ? AS y");
+        assert_eq!(after.status_code, 0, "the connection recovered");
+        assert_eq!(after.int_attr("db.response.returned_rows"), Some(1));
+    }
+}
