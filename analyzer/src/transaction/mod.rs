@@ -11,18 +11,15 @@
 //! Error messages name the field and the rule, never the value (they end up in DLQ headers
 //! and spans).
 
-mod currency;
-
 use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-/// Longest identifier, in characters (all ASCII).
-pub const MAX_ID_LEN: usize = 64;
-/// Most digits before the decimal point of an amount, so minor units fit an `i64`.
-pub const MAX_AMOUNT_INTEGER_DIGITS: usize = 15;
-/// Longest accepted timestamp text.
-pub const MAX_TIMESTAMP_LEN: usize = 64;
+// The field rules are the workspace's one copy, shared with the ingestor and the fixtures.
+pub use schema::{
+    Amount, MAX_AMOUNT_INTEGER_DIGITS, MAX_ID_LEN, MAX_TIMESTAMP_LEN, is_valid_currency,
+    is_valid_id,
+};
 
 /// A validated transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,52 +40,6 @@ pub struct Transaction {
     pub currency: String,
     /// Event time, milliseconds since the Unix epoch (UTC).
     pub timestamp_ms: i64,
-}
-
-/// A positive amount with at most two decimals, held as hundredths.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Amount {
-    hundredths: i64,
-}
-
-impl Amount {
-    /// Parses `0|[1-9][0-9]{0,14}` optionally followed by `.` and one or two digits, greater
-    /// than zero. No sign, exponent, spaces or leading zeros.
-    pub fn parse(text: &str) -> Option<Amount> {
-        let (int, frac) = match text.split_once('.') {
-            Some((int, frac)) => (int, Some(frac)),
-            None => (text, None),
-        };
-        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        let int_ok = !int.is_empty()
-            && int.len() <= MAX_AMOUNT_INTEGER_DIGITS
-            && all_digits(int)
-            && (int == "0" || !int.starts_with('0'));
-        let frac_ok = frac.is_none_or(|f| (1..=2).contains(&f.len()) && all_digits(f));
-        if !(int_ok && frac_ok) {
-            return None;
-        }
-        let whole: i64 = int.parse().ok()?;
-        let cents: i64 = match frac {
-            None => 0,
-            Some(f) if f.len() == 1 => f.parse::<i64>().ok()? * 10,
-            Some(f) => f.parse().ok()?,
-        };
-        let hundredths = whole.checked_mul(100)?.checked_add(cents)?;
-        (hundredths > 0).then_some(Amount { hundredths })
-    }
-
-    /// The amount in hundredths of the currency unit (cents for most currencies).
-    pub fn hundredths(self) -> i64 {
-        self.hundredths
-    }
-}
-
-impl fmt::Display for Amount {
-    /// Always two decimals: `12.30`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:02}", self.hundredths / 100, self.hundredths % 100)
-    }
 }
 
 /// One field of the schema.
@@ -228,26 +179,9 @@ impl fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
-/// Whether `s` is a valid identifier.
-pub fn is_valid_id(s: &str) -> bool {
-    (1..=MAX_ID_LEN).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
-}
-
-/// Whether `s` is an active ISO 4217 code.
-pub fn is_valid_currency(s: &str) -> bool {
-    currency::is_active(s)
-}
-
-/// Parses an RFC 3339 date-time into epoch milliseconds.
+/// Parses an RFC 3339 date-time (see [`schema::parse_timestamp`]) into epoch milliseconds.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
-    if s.len() > MAX_TIMESTAMP_LEN {
-        return None;
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.timestamp_millis())
+    schema::parse_timestamp(s).map(|t| t.timestamp_millis())
 }
 
 impl Transaction {

@@ -11,22 +11,14 @@
 //! exactly the eight schema fields, and silently dropping what a client sent would hide client
 //! bugs (a misspelt `ammount` would look like a missing one at best, at worst be ignored).
 
-mod currency;
-
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-/// Longest accepted identifier, in characters (all of them ASCII).
-pub const MAX_ID_LEN: usize = 64;
-/// Most digits before the decimal point of an amount: the amount then fits an `i64` of minor
-/// units with room to spare, whatever the consumer parses it into.
-pub const MAX_AMOUNT_INTEGER_DIGITS: usize = 15;
-/// Longest accepted timestamp: RFC 3339 allows any number of fractional digits, downstream
-/// stores need not.
-pub const MAX_TIMESTAMP_LEN: usize = 64;
+// The field rules are the workspace's one copy, shared with the analyzer and the fixtures.
+use schema::{MAX_ID_LEN, is_valid_amount, is_valid_currency, is_valid_id, is_valid_timestamp};
 
 /// One field of the transaction schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -301,40 +293,6 @@ pub fn parse(body: &[u8]) -> Result<Transaction<'_>, Invalid> {
         },
     })?;
     raw.validate()
-}
-
-/// Whether `s` is a valid identifier (`id`, `account_id`, ...).
-pub fn is_valid_id(s: &str) -> bool {
-    (1..=MAX_ID_LEN).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
-}
-
-/// Whether `s` is a valid amount: `0|[1-9][0-9]{0,14}` optionally followed by `.` and one or
-/// two digits, and greater than zero. No sign, exponent, spaces or leading zeros.
-pub fn is_valid_amount(s: &str) -> bool {
-    let (int, frac) = match s.split_once('.') {
-        Some((int, frac)) => (int, Some(frac)),
-        None => (s, None),
-    };
-    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    let int_ok = !int.is_empty()
-        && int.len() <= MAX_AMOUNT_INTEGER_DIGITS
-        && digits(int)
-        && (int == "0" || !int.starts_with('0'));
-    let frac_ok = frac.is_none_or(|f| (1..=2).contains(&f.len()) && digits(f));
-    let positive = s.bytes().any(|b| (b'1'..=b'9').contains(&b));
-    int_ok && frac_ok && positive
-}
-
-/// Whether `s` is an active ISO 4217 currency code (see the module `currency` for the list).
-pub fn is_valid_currency(s: &str) -> bool {
-    currency::is_active(s)
-}
-
-/// Whether `s` is an RFC 3339 date-time of at most [`MAX_TIMESTAMP_LEN`] characters.
-pub fn is_valid_timestamp(s: &str) -> bool {
-    s.len() <= MAX_TIMESTAMP_LEN && chrono::DateTime::parse_from_rfc3339(s).is_ok()
 }
 
 /// A value as read from the body, before the rules.

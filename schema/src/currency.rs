@@ -30,7 +30,7 @@ const ACTIVE: [[u8; 3]; 165] = [
 ];
 
 /// Whether `code` is an active ISO 4217 currency code (exact, upper case).
-pub(crate) fn is_active(code: &str) -> bool {
+pub fn is_active(code: &str) -> bool {
     match <[u8; 3]>::try_from(code.as_bytes()) {
         Ok(code) => ACTIVE.binary_search(&code).is_ok(),
         Err(_) => false,
