@@ -1,4 +1,4 @@
-//! What the acceptance check does: the official Neo4j Python drivers 4.4 (Bolt 4 only,
+//! bolt-proxy's acceptance check: the official Neo4j Python drivers 4.4 (Bolt 4 only,
 //! translated) and 5.x (passed through) run one workload through the `bolt-proxy` binary against
 //! FalkorDB, and an OTLP collector receives one span per query with the conventions' attributes:
 //! the right row counts, the error of the failing query, the translation flag, and no literal
@@ -6,39 +6,13 @@
 
 mod proxy_support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use proxy_support::otlp::{OtlpCollector, ReceivedSpan, spawn_proxy_binary, terminate};
-use proxy_support::{FalkorDb, test_file, tool};
+use proxy_support::{FalkorDb, python_workload};
 
 /// Queries `tests/py/same_results.py` runs (auto-commit, in a transaction, managed).
 const QUERIES_PER_RUN: usize = 12;
-
-/// Runs the workload with `python` through `uri`; its output with the tag replaced.
-async fn workload(python: &str, uri: String, tag: &'static str) -> String {
-    let python = tool(python);
-    let script = test_file("py/same_results.py");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(&python)
-            .arg(&script)
-            .arg(&uri)
-            .arg(tag)
-            .output()
-            .expect("python runs")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{tag} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .replace(tag, "TAG")
-}
 
 /// The spans of one driver's run, told apart by the Bolt version the client spoke.
 fn spans_of(spans: &[ReceivedSpan], bolt_4: bool) -> Vec<&ReceivedSpan> {
@@ -67,8 +41,8 @@ async fn python_drivers_through_the_binary_reach_an_otlp_collector() {
     let (mut proxy, addr) = spawn_proxy_binary(&db.bolt_addr(), collector.port, 200, &[]).await;
     let uri = format!("bolt://{addr}");
 
-    let v5 = workload("venv/bin/python", uri.clone(), "pydrv5tag").await;
-    let v44 = workload("neo4j44/bin/python", uri, "pydrv44tag").await;
+    let v5 = python_workload("venv/bin/python", uri.clone(), "pydrv5tag").await;
+    let v44 = python_workload("neo4j44/bin/python", uri, "pydrv44tag").await;
     assert!(v5.contains("\"rows\": [3000, 4501500"), "{v5}");
     assert_eq!(v44, v5, "both drivers get the same results");
 

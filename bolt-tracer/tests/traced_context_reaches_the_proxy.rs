@@ -42,6 +42,17 @@ fn span_of(scope: &str, text: &str) -> SpanData {
     spans.into_iter().next().unwrap()
 }
 
+/// A traced graph on the global tracer; `inject` sets trace-context injection, `None` leaves
+/// the builder's default.
+fn traced(h: &Harness, inject: Option<bool>) -> TracedGraph {
+    let builder = TracedGraph::builder(h.neo4rs()).uri(&h.stack.neo4j_uri());
+    match inject {
+        Some(on) => builder.inject_trace_context(on),
+        None => builder,
+    }
+    .build()
+}
+
 /// Runs `q` through `graph` and reads its rows to the end.
 async fn read_all(graph: &TracedGraph, q: neo4rs::Query) {
     let mut rows = graph.execute(q).await.unwrap();
@@ -52,10 +63,7 @@ async fn read_all(graph: &TracedGraph, q: neo4rs::Query) {
 async fn with_injection_the_proxy_span_is_the_child_of_the_query_span() {
     exporter();
     let h = Harness::start().await;
-    let graph = TracedGraph::builder(h.neo4rs())
-        .uri(&h.stack.neo4j_uri())
-        .inject_trace_context(true)
-        .build();
+    let graph = traced(&h, Some(true));
 
     read_all(&graph, query("RETURN 21 AS injected")).await;
     graph.run(query("CREATE (:Injected {n: 1})")).await.unwrap();
@@ -84,9 +92,7 @@ async fn with_injection_the_proxy_span_is_the_child_of_the_query_span() {
 async fn by_default_nothing_is_injected() {
     exporter();
     let h = Harness::start().await;
-    let graph = TracedGraph::builder(h.neo4rs())
-        .uri(&h.stack.neo4j_uri())
-        .build();
+    let graph = traced(&h, None);
 
     read_all(&graph, query("RETURN 22 AS not_injected")).await;
 
@@ -104,10 +110,7 @@ async fn by_default_nothing_is_injected() {
 async fn a_querys_own_tx_metadata_is_left_alone() {
     exporter();
     let h = Harness::start().await;
-    let graph = TracedGraph::builder(h.neo4rs())
-        .uri(&h.stack.neo4j_uri())
-        .inject_trace_context(true)
-        .build();
+    let graph = traced(&h, Some(true));
     let mut own = BoltMap::default();
     own.put(
         "traceparent".into(),

@@ -400,3 +400,30 @@ pub fn test_file(rel: &str) -> PathBuf {
         .join("tests")
         .join(rel)
 }
+
+/// Runs the Python driver workload `tests/py/same_results.py` with `python` (under `.tools/`)
+/// against `uri`; its output with the run's tag replaced by `TAG`, so runs against one
+/// database compare equal.
+pub async fn python_workload(python: &str, uri: String, tag: &'static str) -> String {
+    let python = tool(python);
+    let script = test_file("py/same_results.py");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(&python)
+            .arg(&script)
+            .arg(&uri)
+            .arg(tag)
+            .output()
+            .expect("python runs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{tag} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .replace(tag, "TAG")
+}
