@@ -525,7 +525,6 @@ impl Session {
             Request::decode_with(f.payload(), self.limits)
                 .map_err(|_| Stop::ClientProtocol("undecodable request"))
         };
-
         if self.failed && !matches!(s, sig::RESET | sig::GOODBYE) {
             // The server would IGNORE this too; answering here keeps the client going even
             // with servers that hold IGNOREDs back until the next request (FalkorDB).
