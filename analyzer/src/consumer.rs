@@ -217,10 +217,21 @@ impl Analyzer {
     pub async fn start_with_graph(config: Config, graph: FraudGraph) -> Result<Analyzer> {
         // The database may be down at start: the analyzer must start anyway and let the
         // retries of the first records wait for it.
-        match tokio::time::timeout(Duration::from_secs(10), graph.prepare()).await {
-            Ok(indexed) => tracing::info!(indexed, "graph indexes ensured"),
-            Err(_) => tracing::warn!("graph not reachable at start; indexes not ensured"),
-        }
+        let indexes_pending =
+            match tokio::time::timeout(Duration::from_secs(10), graph.prepare()).await {
+                Ok(prepared) => {
+                    tracing::info!(
+                        created = prepared.created,
+                        unanswered = prepared.unanswered,
+                        "graph indexes ensured"
+                    );
+                    prepared.unanswered > 0
+                }
+                Err(_) => {
+                    tracing::warn!("graph not reachable at start; indexes not ensured yet");
+                    true
+                }
+            };
 
         let kafka = &config.kafka;
         let send_timeout_ms = kafka.send_timeout.as_millis().max(1).to_string();
@@ -278,7 +289,7 @@ impl Analyzer {
             retry: config.retry,
             counters: Arc::default(),
             tracer: opentelemetry::global::tracer(SCOPE),
-            reindex: AtomicBool::new(false),
+            reindex: AtomicBool::new(indexes_pending),
         };
         Ok(Analyzer {
             consumer: Arc::new(consumer),

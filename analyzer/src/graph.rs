@@ -46,6 +46,15 @@ const MARK: &str = "MATCH (t:Transaction {id: $id}) \
 SET t.suspicious = $suspicious, t.reasons = $reasons \
 RETURN count(t) AS marked";
 
+/// What [`FraudGraph::prepare`] achieved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prepared {
+    /// Labels that got their index now.
+    pub created: usize,
+    /// Labels the database never answered for: their index may be missing.
+    pub unanswered: usize,
+}
+
 /// The labels whose `id` is indexed, so every `MERGE` and rule starts from an index seek.
 const INDEXED_LABELS: [&str; 5] = ["Transaction", "Card", "Device", "Account", "Merchant"];
 
@@ -101,20 +110,35 @@ impl FraudGraph {
 
     /// Creates the `id` indexes, best effort: they only make things faster. Neo4j takes
     /// `IF NOT EXISTS`; FalkorDB does not and refuses an index it already has, so each label
-    /// tries both forms and a refusal of the second is taken as "already there". Returns how
-    /// many labels got an index now.
-    pub async fn prepare(&self) -> usize {
-        let mut created = 0;
+    /// tries both forms, and a refusal of both is taken as "already there". A label for which
+    /// the database never answered (unreachable, a pooled connection that died with a restart)
+    /// is counted in [`Prepared::unanswered`]: worth another try.
+    pub async fn prepare(&self) -> Prepared {
+        let mut prepared = Prepared::default();
         for label in INDEXED_LABELS {
             let portable = format!("CREATE INDEX IF NOT EXISTS FOR (n:{label}) ON (n.id)");
             let falkordb = format!("CREATE INDEX FOR (n:{label}) ON (n.id)");
-            if self.graph.run(query(&portable)).await.is_ok()
-                || self.graph.run(query(&falkordb)).await.is_ok()
-            {
-                created += 1;
+            let mut answered = false;
+            let mut created = false;
+            for text in [portable, falkordb] {
+                match self.graph.run(query(&text)).await {
+                    Ok(_) => {
+                        created = true;
+                        break;
+                    }
+                    // The server refused this form: it is up, and has the index or wants the
+                    // other form.
+                    Err(neo4rs::Error::Neo4j(_)) => answered = true,
+                    Err(_) => {}
+                }
+            }
+            if created {
+                prepared.created += 1;
+            } else if !answered {
+                prepared.unanswered += 1;
             }
         }
-        created
+        prepared
     }
 
     /// Writes the transaction and its neighbours (idempotent).

@@ -28,7 +28,7 @@ mod verdict;
 pub use config::{Config, KafkaSettings, Neo4jSettings, RetryPolicy};
 pub use consumer::{Analyzer, HIGH_WATER, LOW_WATER, shutdown_signal};
 pub use error::{Error, Result};
-pub use graph::{FraudGraph, Recorded};
+pub use graph::{FraudGraph, Prepared, Recorded};
 pub use rules::Rule;
 pub use stats::{Counters, Counts, StatsReport};
 pub use transaction::{

@@ -193,8 +193,10 @@ pub(crate) struct Pipeline {
     pub(crate) retry: RetryPolicy,
     pub(crate) counters: Arc<Counters>,
     pub(crate) tracer: BoxedTracer,
-    /// Set when an attempt found the database away; the next attempt (of any partition)
-    /// first re-creates the indexes, best effort.
+    /// Set while the indexes may be missing: at start when the database did not answer, and
+    /// whenever an attempt found it away (it may come back empty). The next attempt that
+    /// succeeds, of any partition, re-creates them; the flag stays set until the database
+    /// answered for every label.
     pub(crate) reindex: AtomicBool,
 }
 
@@ -267,7 +269,10 @@ impl Pipeline {
         let mut attempt = 1u32;
         loop {
             let failure = match self.traced_attempt(&tx, attempt, cx).await {
-                Ok(verdict) => return (Handled::Verdict(verdict), attempt),
+                Ok(verdict) => {
+                    self.reindex_if_needed().await;
+                    return (Handled::Verdict(verdict), attempt);
+                }
                 Err(failure) => failure,
             };
             let give_up = failure.permanent || attempt >= self.retry.max_attempts;
@@ -300,12 +305,27 @@ impl Pipeline {
             if shutdown.requested() || !shutdown.sleep(self.retry.backoff(attempt)).await {
                 return (Handled::Interrupted, attempt);
             }
-            if self.reindex.swap(false, Ordering::Relaxed) {
-                let created = self.graph.prepare().await;
-                tracing::info!(created, "graph indexes ensured after the database was away");
-            }
             attempt += 1;
         }
+    }
+
+    /// Re-creates the indexes if they may be missing. Called right after a successful
+    /// attempt, when the database has just answered; the queries start traces of their own,
+    /// not the record's.
+    async fn reindex_if_needed(&self) {
+        // A load first: the common case reads the flag without taking its cache line.
+        if !self.reindex.load(Ordering::Relaxed) || !self.reindex.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let prepared = self.graph.prepare().with_context(Context::new()).await;
+        if prepared.unanswered > 0 {
+            self.reindex.store(true, Ordering::Relaxed);
+        }
+        tracing::info!(
+            created = prepared.created,
+            unanswered = prepared.unanswered,
+            "graph indexes ensured after the database was away"
+        );
     }
 
     /// Runs attempt `n` with its span (see the module docs for which spans exist when).
