@@ -20,6 +20,30 @@ pub(crate) const DEFAULT_MAX_TEXT_LEN: usize = 2048;
 /// for them, as growing a span's attribute vector showed in per-query profiles.
 pub(crate) const ATTRS_ADDED_AT_END: usize = 5;
 
+/// The span attribute for an update counter of a result summary, by its wire name (Neo4j's
+/// `nodes-created`, FalkorDB's the same): `neo4j.stats.nodes_created`. The known counters get
+/// a static name, so a write query's stats cost no allocation; others are built.
+pub(crate) fn stats_attribute(wire: &str) -> Cow<'static, str> {
+    const KNOWN: [(&str, &str); 12] = [
+        ("nodes-created", "neo4j.stats.nodes_created"),
+        ("nodes-deleted", "neo4j.stats.nodes_deleted"),
+        ("relationships-created", "neo4j.stats.relationships_created"),
+        ("relationships-deleted", "neo4j.stats.relationships_deleted"),
+        ("properties-set", "neo4j.stats.properties_set"),
+        ("labels-added", "neo4j.stats.labels_added"),
+        ("labels-removed", "neo4j.stats.labels_removed"),
+        ("indexes-added", "neo4j.stats.indexes_added"),
+        ("indexes-removed", "neo4j.stats.indexes_removed"),
+        ("constraints-added", "neo4j.stats.constraints_added"),
+        ("constraints-removed", "neo4j.stats.constraints_removed"),
+        ("system-updates", "neo4j.stats.system_updates"),
+    ];
+    match KNOWN.iter().find(|(w, _)| *w == wire) {
+        Some((_, name)) => Cow::Borrowed(name),
+        None => Cow::Owned(format!("neo4j.stats.{}", wire.replace('-', "_"))),
+    }
+}
+
 /// Fingerprints kept; the map is cleared when full (the normaliser's cache bounds the expensive
 /// part, this one only saves allocations).
 const MAX_ENTRIES: usize = 4096;
@@ -188,6 +212,18 @@ fn single_collection(summary: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_attribute_names() {
+        assert!(matches!(
+            stats_attribute("nodes-created"),
+            Cow::Borrowed("neo4j.stats.nodes_created")
+        ));
+        assert_eq!(
+            stats_attribute("contains-updates"),
+            "neo4j.stats.contains_updates"
+        );
+    }
 
     fn attr<'a>(attrs: &'a QueryAttrs, key: &str) -> Option<&'a Value> {
         attrs

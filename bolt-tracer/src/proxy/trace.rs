@@ -14,7 +14,7 @@ use opentelemetry::{Context, KeyValue, global};
 
 use crate::bolt::packstream::raw_int;
 use crate::bolt::{Map, MapView, Version};
-use crate::query_attrs::{ATTRS_ADDED_AT_END, QueryAttrsCache};
+use crate::query_attrs::{ATTRS_ADDED_AT_END, QueryAttrsCache, stats_attribute};
 
 /// Identifies an open query within one connection.
 pub(crate) type QueryId = u64;
@@ -304,10 +304,7 @@ fn summary_attributes(q: &mut OpenQuery, meta: MapView<'_>) {
     if let Some(stats) = meta.get_map("stats") {
         for (k, v) in stats.iter() {
             if let Some(n) = raw_int(v) {
-                q.span.set_attribute(KeyValue::new(
-                    format!("neo4j.stats.{}", k.replace('-', "_")),
-                    n,
-                ));
+                q.span.set_attribute(KeyValue::new(stats_attribute(k), n));
             }
         }
     }
