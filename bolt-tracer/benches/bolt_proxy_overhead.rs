@@ -3,7 +3,10 @@
 //! `RETURN 1` and for a 10,000-row query, with 1 client and with 16 concurrent clients.
 //!
 //! `cargo bench -p bolt-tracer --bench bolt_proxy_overhead` (set `BENCH_SECS` to change the
-//! length of each throughput run, default 1; each figure is the best of 3 rounds). FalkorDB
+//! length of each throughput run, default 1). Latency samples interleave the four paths query
+//! by query in random order; throughput runs the paths in a fresh random order in each of 5
+//! rounds, and shares of direct throughput are taken within a round, so the machine's drift
+//! (large on a shared VM) spreads over every path instead of landing on one. FalkorDB
 //! crashes under sustained concurrent load, so each throughput run gets a fresh instance and is
 //! repeated if it crashes anyway. Spans are recorded by the OpenTelemetry SDK with a
 //! batch processor into an exporter that drops them, so the cost of tracing is included.
@@ -70,20 +73,53 @@ async fn try_run(c: &mut RawClient, query: &str) -> Result<usize, String> {
     Ok(rows)
 }
 
-/// Median and 99th percentile of `iters` sequential runs, after a warm-up.
-async fn latency(t: Target, query: &str, iters: usize, rows: usize) -> (Duration, Duration) {
-    let mut c = RawClient::login(t.addr, t.version).await;
-    for _ in 0..iters / 10 + 5 {
-        assert_eq!(run(&mut c, query).await, rows);
+/// Fisher-Yates with xorshift64: enough to shuffle four targets, no dependency.
+fn shuffle(order: &mut [usize], rng: &mut u64) {
+    for i in (1..order.len()).rev() {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        order.swap(i, (*rng % (i as u64 + 1)) as usize);
     }
-    let mut samples = Vec::with_capacity(iters);
-    for _ in 0..iters {
-        let start = Instant::now();
-        assert_eq!(run(&mut c, query).await, rows);
-        samples.push(start.elapsed());
+}
+
+/// Median and 99th percentile per target of `rounds` rounds, each running `query` once on
+/// every target in a fresh random order, one connection per target. Interleaving query by
+/// query puts every target under the same machine conditions: medians of separate runs, one
+/// target after the other, moved by 20-40 µs between runs on this machine.
+async fn latencies(
+    targets: &[Target],
+    query: &str,
+    rounds: usize,
+    rows: usize,
+    rng: &mut u64,
+) -> Vec<(Duration, Duration)> {
+    let mut conns = Vec::new();
+    for t in targets {
+        conns.push(RawClient::login(t.addr, t.version).await);
     }
-    samples.sort();
-    (samples[iters / 2], samples[iters * 99 / 100])
+    for c in &mut conns {
+        for _ in 0..rounds / 10 + 5 {
+            assert_eq!(run(c, query).await, rows);
+        }
+    }
+    let mut samples = vec![Vec::with_capacity(rounds); targets.len()];
+    let mut order: Vec<usize> = (0..targets.len()).collect();
+    for _ in 0..rounds {
+        shuffle(&mut order, rng);
+        for &i in &order {
+            let start = Instant::now();
+            assert_eq!(run(&mut conns[i], query).await, rows);
+            samples[i].push(start.elapsed());
+        }
+    }
+    samples
+        .iter_mut()
+        .map(|s| {
+            s.sort();
+            (s[s.len() / 2], s[s.len() * 99 / 100])
+        })
+        .collect()
 }
 
 /// CPU time used by this process so far (clients and proxy; FalkorDB is another process).
@@ -190,18 +226,52 @@ async fn relay(upstream: String) -> SocketAddr {
     addr
 }
 
-/// Rounds per measurement; the best is kept.
-const ROUNDS: usize = 3;
+/// Throughput runs per target and connection count; medians are reported.
+const ROUNDS: usize = 5;
 
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// Median of `xs` (sorted in place).
+fn median_of(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// One target's figures.
+struct Figures {
+    median: Duration,
+    p99: Duration,
+    /// Queries per second, one run per round: 1 connection, 16 connections.
+    one: Vec<f64>,
+    sixteen: Vec<f64>,
+    /// Client (and proxy) CPU per query at 16 connections, one per round.
+    cpu: Vec<f64>,
+}
+
+/// Median over rounds of the per-round ratio `a / b` (paired: the same round's runs).
+fn paired_ratio(a: &[f64], b: &[f64]) -> (f64, f64, f64) {
+    let mut r: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+    let m = median_of(&mut r);
+    (m, r[0], r[r.len() - 1])
+}
+
+/// Median over rounds of the per-round difference `a - b`.
+fn paired_diff(a: &[f64], b: &[f64]) -> f64 {
+    let mut d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    median_of(&mut d)
+}
+
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not and only checks that
+    // the bench works, with short runs.
+    let full = std::env::args().any(|a| a == "--bench");
     let secs: f64 = std::env::var("BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
+        .unwrap_or(if full { 1.0 } else { 0.2 });
+    let rounds = if full { ROUNDS } else { 1 };
     let spans = CountingExporter::default();
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(spans.clone())
@@ -255,67 +325,78 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
     rt.block_on(async {
         for (label, query, iters, rows) in [
-            ("RETURN 1", "RETURN 1 AS x", 3000usize, 1usize),
+            ("RETURN 1", "RETURN 1 AS x", 5000usize, 1usize),
             (
                 "10,000 rows",
                 "UNWIND range(1, 10000) AS i RETURN i",
-                100,
+                150,
                 10_000,
             ),
         ] {
-            // Best of several rounds, the targets interleaved: the machine is shared, and the
-            // best round is the one least disturbed by everything else running on it.
+            let iters = if full { iters } else { iters / 10 };
             let targets = [direct, plain_relay, passthrough, translating];
-            let mut best = [(Duration::MAX, Duration::MAX, 0f64, 0f64, Duration::MAX); 4];
-            for _round in 0..ROUNDS {
-                for (i, t) in targets.iter().enumerate() {
-                    let (median, p99) = latency(*t, query, iters, rows).await;
+            let lat = latencies(&targets, query, iters, rows, &mut rng).await;
+            let mut figs: Vec<Figures> = lat
+                .into_iter()
+                .map(|(median, p99)| Figures {
+                    median,
+                    p99,
+                    one: Vec::new(),
+                    sixteen: Vec::new(),
+                    cpu: Vec::new(),
+                })
+                .collect();
+            // Throughput: each round runs every target in a fresh random order, so drift in
+            // the machine's speed spreads over all of them; ratios are taken within a round.
+            let mut order: Vec<usize> = (0..targets.len()).collect();
+            for _round in 0..rounds {
+                shuffle(&mut order, &mut rng);
+                for &i in &order {
+                    let t = targets[i];
                     let (one, _) =
-                        throughput_on_fresh_db(&mut db, *t, query, 1, secs, rows).await;
+                        throughput_on_fresh_db(&mut db, t, query, 1, secs, rows).await;
                     let (sixteen, cpu) =
-                        throughput_on_fresh_db(&mut db, *t, query, 16, secs, rows).await;
-                    let b = &mut best[i];
-                    b.0 = b.0.min(median);
-                    b.1 = b.1.min(p99);
-                    b.2 = b.2.max(one);
-                    b.3 = b.3.max(sixteen);
-                    b.4 = b.4.min(cpu);
+                        throughput_on_fresh_db(&mut db, t, query, 16, secs, rows).await;
+                    figs[i].one.push(one);
+                    figs[i].sixteen.push(sixteen);
+                    figs[i].cpu.push(micros(cpu));
                 }
             }
-            println!("\n== {label} (best of {ROUNDS} rounds) ==");
+            println!(
+                "\n== {label}: latency over {iters} interleaved rounds, throughput median of {rounds} rounds of {secs} s =="
+            );
             println!(
                 "{:<32} {:>10} {:>10} {:>12} {:>12} {:>16}",
                 "path", "median us", "p99 us", "qps 1 conn", "qps 16 conns", "client+proxy CPU"
             );
             for (i, t) in targets.iter().enumerate() {
-                let (median, p99, one, sixteen, cpu) = best[i];
+                let f = &figs[i];
                 println!(
                     "{:<32} {:>10.1} {:>10.1} {:>12.0} {:>12.0} {:>13.1} us",
                     t.name,
-                    micros(median),
-                    micros(p99),
-                    one,
-                    sixteen,
-                    micros(cpu)
+                    micros(f.median),
+                    micros(f.p99),
+                    median_of(&mut f.one.clone()),
+                    median_of(&mut f.sixteen.clone()),
+                    median_of(&mut f.cpu.clone()),
                 );
-                if i > 0 {
+                for (base, name) in [(0, "direct"), (1, "plain relay")] {
+                    if i <= base {
+                        continue;
+                    }
+                    let b = &figs[base];
+                    let (share, lo, hi) = paired_ratio(&f.sixteen, &b.sixteen);
                     println!(
-                        "{:<32} vs direct: median {:+.1} us, 16-conn throughput {:.1}%, CPU {:+.1} us/query",
+                        "{:<32} vs {name}: median {:+.1} us, 16-conn throughput {:.1}% ({:.1}-{:.1}%), CPU {:+.1} us/query",
                         "",
-                        micros(median) - micros(best[0].0),
-                        100.0 * sixteen / best[0].3,
-                        micros(cpu) - micros(best[0].4),
-                    );
-                }
-                if i > 1 {
-                    println!(
-                        "{:<32} vs plain relay: median {:+.1} us, 16-conn throughput {:.1}%, CPU {:+.1} us/query",
-                        "",
-                        micros(median) - micros(best[1].0),
-                        100.0 * sixteen / best[1].3,
-                        micros(cpu) - micros(best[1].4),
+                        micros(f.median) - micros(b.median),
+                        100.0 * share,
+                        100.0 * lo,
+                        100.0 * hi,
+                        paired_diff(&f.cpu, &b.cpu),
                     );
                 }
             }
