@@ -296,6 +296,70 @@ fn check_views_agree_with_decoding(bytes: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// An async reader that hands out `data` in pieces of the given sizes (cycled), as a socket
+/// does, so messages straddle reads.
+struct Trickle {
+    data: Vec<u8>,
+    at: usize,
+    sizes: Vec<usize>,
+    next: usize,
+}
+
+impl tokio::io::AsyncRead for Trickle {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let size = self.sizes[self.next % self.sizes.len()];
+        self.next += 1;
+        let n = size.min(buf.remaining()).min(self.data.len() - self.at);
+        let at = self.at;
+        buf.put_slice(&self.data[at..at + n]);
+        self.at += n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// What a proxy forwards reading `wire` in pieces: every message's wire bytes in order, the
+/// number of RECORDs, and the NOOPs skipped. With `batch`, runs of RECORDs are taken with
+/// `take_batch` first.
+async fn forward(wire: &[u8], sizes: &[usize], batch: bool) -> (Vec<u8>, usize, u64) {
+    let record = |p: &[u8]| {
+        bolt_tracer::bolt::message::peek_signature(p)
+            == Some(bolt_tracer::bolt::message::signature::RECORD)
+    };
+    let mut r = MessageReader::new(Trickle {
+        data: wire.to_vec(),
+        at: 0,
+        sizes: sizes.to_vec(),
+        next: 0,
+    });
+    let (mut out, mut records) = (Vec::new(), 0);
+    loop {
+        while let Some((raw, n)) = batch.then(|| r.take_batch(record)).flatten() {
+            // The batch is exactly `n` whole RECORD messages.
+            let mut inner = MessageReader::new(&raw[..]);
+            for _ in 0..n {
+                let f = inner.read_message().await.unwrap().unwrap();
+                assert!(record(f.payload()));
+            }
+            assert!(inner.read_message().await.unwrap().is_none());
+            out.extend_from_slice(&raw);
+            records += n;
+        }
+        match r.next_buffered().unwrap() {
+            Some(f) => {
+                records += usize::from(record(f.payload()));
+                out.extend_from_slice(f.raw());
+            }
+            None if r.fill().await.unwrap() => {}
+            None => break,
+        }
+    }
+    (out, records, r.take_noops())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -329,6 +393,34 @@ proptest! {
             }
             assert!(reader.read_message().await.unwrap().is_none());
         });
+    }
+
+    #[test]
+    fn batched_records_forward_exactly_what_single_frames_do(
+        msgs in prop::collection::vec(
+            prop_oneof![
+                6 => response().prop_map(Some),
+                // A RECORD over one chunk (multi-chunk messages stop a batch).
+                1 => Just(Some(Response::Record { fields: vec![Value::from("x".repeat(70_000))] })),
+                1 => Just(None),
+            ],
+            0..24,
+        ),
+        sizes in prop::collection::vec(1usize..300, 1..6),
+    ) {
+        let mut wire = Vec::new();
+        for m in &msgs {
+            match m {
+                Some(r) => framing::write_chunked(&r.to_vec().unwrap(), &mut wire),
+                None => wire.extend_from_slice(&framing::NOOP),
+            }
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let single = rt.block_on(forward(&wire, &sizes, false));
+        let batched = rt.block_on(forward(&wire, &sizes, true));
+        prop_assert_eq!(&single, &batched);
+        let records = msgs.iter().filter(|m| matches!(m, Some(Response::Record { .. }))).count();
+        prop_assert_eq!(single.1, records);
     }
 
     #[test]

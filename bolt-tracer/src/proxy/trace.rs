@@ -184,10 +184,10 @@ impl Queries {
         }
     }
 
-    /// One RECORD of query `id`.
-    pub(crate) fn record(&mut self, id: QueryId) {
+    /// `n` RECORDs of query `id`.
+    pub(crate) fn records(&mut self, id: QueryId, n: usize) {
         if let Some(q) = self.get(id) {
-            q.rows += 1;
+            q.rows += n as i64;
         }
     }
 
