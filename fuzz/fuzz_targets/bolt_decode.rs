@@ -1,6 +1,6 @@
 //! Bolt codec on arbitrary bytes: decoding never panics, whatever decodes re-encodes and
 //! decodes to the same thing, the proxy's in-place readers accept only what decodes, and the
-//! chunk reader never panics either.
+//! chunk reader never panics either, read frame by frame or in batches.
 #![no_main]
 
 use bolt_tracer::bolt::message::{RunView, map_message_view};
@@ -40,7 +40,24 @@ fuzz_target!(|data: &[u8]| {
     }
     // The chunk reader over the same bytes; a byte slice never blocks, so no runtime is needed.
     let mut reader = MessageReader::with_max_message_size(data, 4096);
+    let mut single = Vec::new();
     while let Ok(Some(frame)) = futures::executor::block_on(reader.read_message()) {
         let _ = Request::decode(frame.payload());
+        single.extend_from_slice(frame.raw());
     }
+    // Taking runs of messages in batches (as the proxy does with RECORDs) hands over the
+    // same bytes; the predicate is arbitrary so batches start and stop anywhere.
+    let mut reader = MessageReader::with_max_message_size(data, 4096);
+    let mut batched = Vec::new();
+    loop {
+        while let Some((raw, n)) = reader.take_batch(|p| p.len() % 3 != 0) {
+            assert!(n > 0 && raw.len() >= 4 * n);
+            batched.extend_from_slice(&raw);
+        }
+        match futures::executor::block_on(reader.read_message()) {
+            Ok(Some(frame)) => batched.extend_from_slice(frame.raw()),
+            _ => break,
+        }
+    }
+    assert_eq!(single, batched);
 });
