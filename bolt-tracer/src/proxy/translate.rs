@@ -122,13 +122,25 @@ fn downgrade_tag(t: u8, utc: bool) -> bool {
 /// Whether an encoded value (e.g. a RECORD payload) holds a structure [`to_client`] would
 /// rewrite; a cheap walk that allocates nothing, so plain rows are forwarded untouched.
 pub(crate) fn record_needs_rewrite(payload: &[u8], utc: bool) -> bool {
+    // A structure to rewrite shows in the bytes as a structure marker followed by its tag. A
+    // short row without any such pair is plain: most rows of a large result take this test
+    // alone, a few ns instead of the walk. (A pair may also sit inside a string or an integer:
+    // then the walk decides. Longer rows go straight to the walk, which skips string bodies.)
+    const SCAN_UP_TO: usize = 128;
+    if payload.len() <= SCAN_UP_TO
+        && !payload
+            .windows(2)
+            .any(|w| (0xB0..=0xBF).contains(&w[0]) && downgrade_tag(w[1], utc))
+    {
+        return false;
+    }
     let mut d = Decoder::new(payload);
     let mut found = false;
     // The message's own structure (RECORD) is reported first and is not one of ours.
     let ok = d
         .skip_value(&mut |t| found |= downgrade_tag(t, utc))
         .is_ok();
-    // Undecodable: say yes, so the full decode reports the error.
+    // Undecodable: say yes, so the full decode tries and, failing, forwards the row as it is.
     found || !ok
 }
 
@@ -240,7 +252,9 @@ fn utc_from_local(zone: &str, local_seconds: i64) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bolt::{BoltStruct, DateTimeZoneId, Node, Relationship, packstream};
+    use crate::bolt::{
+        BoltStruct, DateTimeEncoding, DateTimeZoneId, Node, Relationship, Response, packstream,
+    };
 
     fn hello44() -> Map {
         [
@@ -342,6 +356,53 @@ mod tests {
         assert_eq!(Relationship::from_value(&l[1]).unwrap().element_ids, None);
         let plain = packstream::to_vec(&Value::List(vec![Value::Int(1)])).unwrap();
         assert!(!record_needs_rewrite(&plain, false));
+    }
+
+    #[test]
+    fn rows_needing_a_rewrite_are_found_short_or_long() {
+        let record = |fields: Vec<Value>| Response::Record { fields }.to_vec().unwrap();
+        let node = Node {
+            id: 1,
+            labels: vec![],
+            properties: Map::new(),
+            element_id: Some("1".into()),
+        }
+        .into_value();
+        let dt = DateTimeZoneId {
+            seconds: 0,
+            nanoseconds: 0,
+            tz_id: "Europe/Paris".into(),
+            encoding: DateTimeEncoding::Utc,
+        }
+        .into_value();
+        let long = Value::from("x".repeat(200));
+        // Short and long rows, the structure first, nested, or after a long string.
+        for fields in [
+            vec![node.clone()],
+            vec![Value::Int(7), Value::List(vec![Value::Null, node.clone()])],
+            vec![long.clone(), node.clone()],
+        ] {
+            assert!(record_needs_rewrite(&record(fields.clone()), false));
+            assert!(record_needs_rewrite(&record(fields), true));
+        }
+        // A UTC DateTime needs rewriting only for a client that did not negotiate UTC.
+        assert!(record_needs_rewrite(&record(vec![dt.clone()]), false));
+        assert!(!record_needs_rewrite(&record(vec![dt]), true));
+        assert!(!record_needs_rewrite(
+            &record(vec![Value::Int(1), Value::from("a")]),
+            false
+        ));
+        // Plain rows whose bytes hold a marker-and-tag pair inside an integer (0xB44E) or a
+        // string ("\u{b4}N" is C2 B4 4E): the walk clears them.
+        for fields in [
+            vec![Value::Int(0xB44E)],
+            vec![Value::from("\u{b4}N")],
+            vec![long, Value::Int(0xB44E)],
+        ] {
+            let bytes = record(fields);
+            assert!(bytes.windows(2).any(|w| w == [0xB4, 0x4E]));
+            assert!(!record_needs_rewrite(&bytes, false));
+        }
     }
 
     #[test]
