@@ -243,14 +243,16 @@ fn median_of(xs: &mut [f64]) -> f64 {
 struct Figures {
     median: Duration,
     p99: Duration,
-    /// Queries per second, one run per round: 1 connection, 16 connections.
+    /// Queries per second with 1 connection, one run per round.
     one: Vec<f64>,
+    /// Queries per second with 16 connections, one run per round.
     sixteen: Vec<f64>,
     /// Client (and proxy) CPU per query at 16 connections, one per round.
     cpu: Vec<f64>,
 }
 
-/// Median over rounds of the per-round ratio `a / b` (paired: the same round's runs).
+/// Median, lowest and highest over rounds of the per-round ratio `a / b` (paired: the same
+/// round's runs).
 fn paired_ratio(a: &[f64], b: &[f64]) -> (f64, f64, f64) {
     let mut r: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
     let m = median_of(&mut r);
