@@ -381,6 +381,8 @@ impl Session {
                             if io.up_w.pending() > 0 && io.up_w.flush().now_or_never().is_some_and(|r| r.is_err()) {
                                 break Stop::UpstreamLost;
                             }
+                            // Spans once the request is on its way (see `trace`).
+                            self.queries.emit();
                         }
                         Ok(false) => break Stop::ClientClosed,
                         Err(_) => break Stop::ClientClosed,
@@ -399,6 +401,8 @@ impl Session {
                             if io.client_w.pending() > 0 && io.client_w.flush().now_or_never().is_some_and(|r| r.is_err()) {
                                 break Stop::ClientClosed;
                             }
+                            // Spans once the answer is on its way (see `trace`).
+                            self.queries.emit();
                         }
                         Ok(false) | Err(_) => break Stop::UpstreamLost,
                     }
@@ -493,6 +497,7 @@ impl Session {
             let _ = timeout(FAREWELL_TIMEOUT, io.up_w.shutdown()).await;
         }
         let _ = timeout(FAREWELL_TIMEOUT, io.client_w.shutdown()).await;
+        self.queries.emit();
         // Dropping the upstream halves closes that socket too.
     }
 
@@ -764,7 +769,7 @@ impl Session {
             if matches!(pending, Pending::Run(_)) {
                 self.queries.run_succeeded(*id, meta);
             } else {
-                self.queries.stream_summary(*id, meta);
+                self.queries.stream_summary(*id, frame.payload(), meta);
             }
             io.client_w.queue_frame(&frame);
             return;

@@ -5,15 +5,25 @@
 //! summary, failure, connection end); every way a stream can end closes its span exactly once,
 //! with the rows seen so far. Nothing here copies a parameter value, a credential or a server
 //! error message into a span: the query text goes through the `cypher` normaliser first.
+//!
+//! Bookkeeping happens as messages pass; the OpenTelemetry work does not. A query keeps its
+//! raw facts and timestamps while it runs, and its span is built, with its real start and end
+//! times, by [`Queries::emit`], which the session calls after it has written what it was
+//! forwarding: normalising the text and starting and ending a span took about 5 µs per query
+//! inside a round trip (cold caches), all of it between reading a message and forwarding it.
+//! Span processors therefore see a query's span start and end together, when it ends.
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::SystemTime;
 
+use bytes::Bytes;
 use opentelemetry::trace::{Span, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, global};
 
+use crate::bolt::message::map_message_view;
 use crate::bolt::packstream::raw_int;
-use crate::bolt::{Map, MapView, Version};
+use crate::bolt::{Limits, Map, MapView, Version};
 use crate::query_attrs::{ATTRS_ADDED_AT_END, QueryAttrsCache, stats_attribute};
 
 /// Identifies an open query within one connection.
@@ -28,13 +38,9 @@ pub(crate) struct SpanFacts {
     pub translated: bool,
 }
 
-/// How a result stream ended.
+/// How a result stream ended, when no server summary ended it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum End<'a> {
-    /// PULL/DISCARD SUCCESS without `has_more`.
-    Complete(MapView<'a>),
-    /// FAILURE (of the RUN, a PULL, or an earlier request of the same transaction).
-    Failure(&'a Map),
+pub(crate) enum End {
     /// The server IGNORED the RUN or PULL after an earlier failure.
     Ignored,
     /// The client sent RESET: the stream was abandoned.
@@ -51,12 +57,34 @@ pub(crate) enum End<'a> {
     Shutdown,
 }
 
+/// How a query ended, kept until its span is emitted.
+enum Outcome {
+    /// PULL/DISCARD SUCCESS without `has_more`: the message's payload, read again at emission.
+    Complete(Bytes),
+    /// FAILURE (of the RUN, a PULL, or an earlier request of the same transaction), with its
+    /// Neo4j status code.
+    Failure(String),
+    /// Anything else.
+    Other(End),
+}
+
+/// A query seen on the wire; its span is built when it has ended.
 struct OpenQuery {
     id: QueryId,
     qid: Option<i64>,
-    span: global::BoxedSpan,
     rows: i64,
-    has_namespace: bool,
+    t_first: Option<i64>,
+    /// The text as sent: normalised at emission, never recorded as it is.
+    query: String,
+    db: Option<String>,
+    parent: Option<Context>,
+    start: SystemTime,
+}
+
+struct Ended {
+    query: OpenQuery,
+    outcome: Outcome,
+    at: SystemTime,
 }
 
 struct Tx {
@@ -71,6 +99,8 @@ pub(crate) struct Queries {
     query_attrs: Arc<QueryAttrsCache>,
     base: Vec<KeyValue>,
     open: Vec<OpenQuery>,
+    /// Ended queries whose spans [`Queries::emit`] has not built yet.
+    ended: Vec<Ended>,
     next_id: QueryId,
     tx: Option<Tx>,
 }
@@ -104,6 +134,7 @@ impl Queries {
             query_attrs,
             base,
             open: Vec::new(),
+            ended: Vec::new(),
             next_id: 0,
             tx: None,
         }
@@ -122,40 +153,26 @@ impl Queries {
         self.tx = None;
     }
 
-    /// A RUN was sent: opens its span.
+    /// A RUN was sent: opens its query.
     pub(crate) fn start(&mut self, query: &str, extra: MapView<'_>) -> QueryId {
-        let normalized = self.normalizer.normalize(query);
-        let shared = self.query_attrs.get(&normalized);
         let (db, parent) = match &self.tx {
-            Some(tx) => (tx.db.as_deref(), tx.parent.clone()),
-            None => (extra.get_str("db"), parent_context(extra)),
+            Some(tx) => (tx.db.clone(), tx.parent.clone()),
+            None => (
+                extra.get_str("db").map(str::to_owned),
+                parent_context(extra),
+            ),
         };
-        // The span keeps this vector: room for what comes later saves regrowing it.
-        let mut attrs =
-            Vec::with_capacity(self.base.len() + shared.span.len() + 1 + ATTRS_ADDED_AT_END);
-        attrs.extend_from_slice(&self.base);
-        attrs.extend_from_slice(&shared.span);
-        let db = db.filter(|d| !d.is_empty());
-        if let Some(db) = db {
-            attrs.push(KeyValue::new("db.namespace", db.to_owned()));
-        }
-        let has_namespace = db.is_some();
-        let builder = self
-            .tracer
-            .span_builder(shared.name.clone())
-            .with_kind(SpanKind::Client)
-            .with_attributes(attrs);
-        let span = self
-            .tracer
-            .build_with_context(builder, &parent.unwrap_or_default());
         let id = self.next_id;
         self.next_id += 1;
         self.open.push(OpenQuery {
             id,
             qid: None,
-            span,
             rows: 0,
-            has_namespace,
+            t_first: None,
+            query: query.to_owned(),
+            db: db.filter(|d| !d.is_empty()),
+            parent,
+            start: SystemTime::now(),
         });
         id
     }
@@ -177,10 +194,7 @@ impl Queries {
     pub(crate) fn run_succeeded(&mut self, id: QueryId, meta: MapView<'_>) {
         if let Some(q) = self.get(id) {
             q.qid = meta.get_int("qid");
-            if let Some(t) = meta.get_int("t_first") {
-                q.span
-                    .set_attribute(KeyValue::new("neo4j.server.t_first_ms", t));
-            }
+            q.t_first = meta.get_int("t_first");
         }
     }
 
@@ -191,35 +205,142 @@ impl Queries {
         }
     }
 
-    /// A PULL/DISCARD SUCCESS: ends the span unless the server says more records follow.
-    pub(crate) fn stream_summary(&mut self, id: QueryId, meta: MapView<'_>) {
+    /// A PULL/DISCARD SUCCESS (`payload` is the message; `meta` its metadata, read from it):
+    /// ends the query unless the server says more records follow.
+    pub(crate) fn stream_summary(&mut self, id: QueryId, payload: &Bytes, meta: MapView<'_>) {
         if meta.get_bool("has_more") == Some(true) {
             return;
         }
-        self.end(id, End::Complete(meta));
+        self.close(id, Outcome::Complete(payload.clone()));
     }
 
     /// Ends query `id`.
-    pub(crate) fn end(&mut self, id: QueryId, how: End<'_>) {
+    pub(crate) fn end(&mut self, id: QueryId, how: End) {
+        self.close(id, Outcome::Other(how));
+    }
+
+    fn close(&mut self, id: QueryId, outcome: Outcome) {
         if let Some(at) = self.open.iter().position(|q| q.id == id) {
-            let q = self.open.remove(at);
-            finish(q, how);
+            let query = self.open.remove(at);
+            self.ended.push(Ended {
+                query,
+                outcome,
+                at: SystemTime::now(),
+            });
         }
     }
 
     /// A FAILURE: the query it answers fails, and so does every other open stream (a failure
     /// leaves the connection in a failed state; those streams can no longer be read).
     pub(crate) fn fail_all(&mut self, meta: &Map) {
-        for q in self.open.drain(..) {
-            finish(q, End::Failure(meta));
+        if self.open.is_empty() {
+            return;
+        }
+        let code = meta
+            .get_str("neo4j_code")
+            .or_else(|| meta.get_str("code"))
+            .unwrap_or("_OTHER");
+        let at = SystemTime::now();
+        for query in self.open.drain(..) {
+            self.ended.push(Ended {
+                query,
+                outcome: Outcome::Failure(code.to_owned()),
+                at,
+            });
         }
     }
 
     /// Ends every open query the same way (connection end, RESET, transaction end).
-    pub(crate) fn end_all(&mut self, how: End<'_>) {
-        for q in self.open.drain(..) {
-            finish(q, how);
+    pub(crate) fn end_all(&mut self, how: End) {
+        let at = SystemTime::now();
+        for query in self.open.drain(..) {
+            self.ended.push(Ended {
+                query,
+                outcome: Outcome::Other(how),
+                at,
+            });
         }
+    }
+
+    /// Builds and ends the spans of the queries that ended since the last call. The session
+    /// calls this once what it was forwarding is written, so the work is off the path of the
+    /// bytes.
+    pub(crate) fn emit(&mut self) {
+        for ended in std::mem::take(&mut self.ended) {
+            self.emit_one(ended);
+        }
+    }
+
+    fn emit_one(
+        &self,
+        Ended {
+            query: q,
+            outcome,
+            at,
+        }: Ended,
+    ) {
+        let normalized = self.normalizer.normalize(&q.query);
+        let shared = self.query_attrs.get(&normalized);
+        let mut attrs =
+            Vec::with_capacity(self.base.len() + shared.span.len() + 1 + ATTRS_ADDED_AT_END);
+        attrs.extend_from_slice(&self.base);
+        attrs.extend_from_slice(&shared.span);
+        if let Some(db) = &q.db {
+            attrs.push(KeyValue::new("db.namespace", db.clone()));
+        }
+        attrs.push(KeyValue::new("db.response.returned_rows", q.rows));
+        if let Some(t) = q.t_first {
+            attrs.push(KeyValue::new("neo4j.server.t_first_ms", t));
+        }
+        let error_type: Option<Cow<'static, str>> = match &outcome {
+            Outcome::Complete(payload) => {
+                if let Ok((_, meta)) = map_message_view(payload, Limits::default()) {
+                    summary_attributes(&mut attrs, q.db.is_some(), meta);
+                }
+                None
+            }
+            Outcome::Failure(code) => {
+                attrs.push(KeyValue::new("db.response.status_code", code.clone()));
+                Some(code.clone().into())
+            }
+            Outcome::Other(End::Ignored) => Some("ignored".into()),
+            Outcome::Other(End::UpstreamLost) => Some("upstream_connection_lost".into()),
+            Outcome::Other(End::ProtocolError) => Some("protocol_error".into()),
+            Outcome::Other(End::Shutdown) => Some("proxy_shutdown".into()),
+            Outcome::Other(End::Reset | End::TransactionClosed | End::ClientClosed) => None,
+        };
+        let ending = match outcome {
+            Outcome::Complete(_) => None,
+            Outcome::Failure(_) => Some("failure"),
+            Outcome::Other(End::Ignored) => Some("ignored"),
+            Outcome::Other(End::Reset) => Some("reset"),
+            Outcome::Other(End::TransactionClosed) => Some("transaction_closed"),
+            Outcome::Other(End::UpstreamLost) => Some("upstream_lost"),
+            Outcome::Other(End::ClientClosed) => Some("client_closed"),
+            Outcome::Other(End::ProtocolError) => Some("protocol_error"),
+            Outcome::Other(End::Shutdown) => Some("proxy_shutdown"),
+        };
+        if let Some(e) = ending {
+            attrs.push(KeyValue::new("neo4j.stream.end", e));
+        }
+        let builder = self
+            .tracer
+            .span_builder(shared.name.clone())
+            .with_kind(SpanKind::Client)
+            .with_start_time(q.start);
+        let status = error_type.map(|t| {
+            attrs.push(KeyValue::new("error.type", t.clone()));
+            // The status carries the code only: the server's message may quote the query.
+            Status::error(t)
+        });
+        let mut span = self.tracer.build_with_context(
+            builder.with_attributes(attrs),
+            &q.parent.unwrap_or_default(),
+        );
+        if let Some(status) = status {
+            span.set_status(status);
+        }
+        span.end_with_timestamp(at);
     }
 
     /// Whether an explicit transaction is open (BEGIN sent, no COMMIT/ROLLBACK/RESET yet).
@@ -237,74 +358,24 @@ impl Drop for Queries {
     fn drop(&mut self) {
         // A connection task that is dropped (e.g. aborted) still ends its spans.
         self.end_all(End::Shutdown);
+        self.emit();
     }
 }
 
-fn finish(mut q: OpenQuery, how: End<'_>) {
-    q.span
-        .set_attribute(KeyValue::new("db.response.returned_rows", q.rows));
-    let error_type: Option<Cow<'static, str>> = match how {
-        End::Complete(meta) => {
-            summary_attributes(&mut q, meta);
-            None
-        }
-        End::Failure(meta) => {
-            let code = meta
-                .get_str("neo4j_code")
-                .or_else(|| meta.get_str("code"))
-                .unwrap_or("_OTHER")
-                .to_owned();
-            q.span
-                .set_attribute(KeyValue::new("db.response.status_code", code.clone()));
-            Some(code.into())
-        }
-        End::Ignored => Some("ignored".into()),
-        End::UpstreamLost => Some("upstream_connection_lost".into()),
-        End::ProtocolError => Some("protocol_error".into()),
-        End::Shutdown => Some("proxy_shutdown".into()),
-        End::Reset | End::TransactionClosed | End::ClientClosed => None,
-    };
-    let ending = match how {
-        End::Complete(_) => None,
-        End::Failure(_) => Some("failure"),
-        End::Ignored => Some("ignored"),
-        End::Reset => Some("reset"),
-        End::TransactionClosed => Some("transaction_closed"),
-        End::UpstreamLost => Some("upstream_lost"),
-        End::ClientClosed => Some("client_closed"),
-        End::ProtocolError => Some("protocol_error"),
-        End::Shutdown => Some("proxy_shutdown"),
-    };
-    if let Some(e) = ending {
-        q.span.set_attribute(KeyValue::new("neo4j.stream.end", e));
-    }
-    if let Some(t) = error_type {
-        q.span.set_attribute(KeyValue::new("error.type", t.clone()));
-        // The status carries the code only: the server's message may quote the query.
-        q.span.set_status(Status::error(t));
-    }
-    q.span.end();
-}
-
-fn summary_attributes(q: &mut OpenQuery, meta: MapView<'_>) {
+fn summary_attributes(attrs: &mut Vec<KeyValue>, has_namespace: bool, meta: MapView<'_>) {
     if let Some(t) = meta.get_int("t_last") {
-        q.span
-            .set_attribute(KeyValue::new("neo4j.server.t_last_ms", t));
+        attrs.push(KeyValue::new("neo4j.server.t_last_ms", t));
     }
     if let Some(t) = meta.get_str("type") {
-        q.span
-            .set_attribute(KeyValue::new("db.query.type", t.to_owned()));
+        attrs.push(KeyValue::new("db.query.type", t.to_owned()));
     }
-    if !q.has_namespace
-        && let Some(db) = meta.get_str("db").filter(|d| !d.is_empty())
-    {
-        q.span
-            .set_attribute(KeyValue::new("db.namespace", db.to_owned()));
+    if !has_namespace && let Some(db) = meta.get_str("db").filter(|d| !d.is_empty()) {
+        attrs.push(KeyValue::new("db.namespace", db.to_owned()));
     }
     if let Some(stats) = meta.get_map("stats") {
         for (k, v) in stats.iter() {
             if let Some(n) = raw_int(v) {
-                q.span.set_attribute(KeyValue::new(stats_attribute(k), n));
+                attrs.push(KeyValue::new(stats_attribute(k), n));
             }
         }
     }
