@@ -344,3 +344,59 @@ async fn translated_spans_name_both_versions() {
     );
     assert_eq!(int_attr(s, "db.response.returned_rows"), Some(10));
 }
+
+/// A client that waits for the RUN's SUCCESS before it sends PULL: FalkorDB streams the records
+/// and the summary right after the SUCCESS, unasked, and ignores the PULL when it comes. The
+/// span still gets its rows and ends with that summary, at the time it passed (spans are built
+/// later, see `trace`), and the next query on the connection gets its own answers.
+#[tokio::test]
+async fn a_stream_sent_before_its_pull_still_belongs_to_the_query() {
+    exporter();
+    let db = FalkorDb::start();
+    let proxy = RunningProxy::start(&db.bolt_addr()).await;
+    let mut c = RawClient::login(proxy.addr, Version::new(5, 7)).await;
+    let before = std::time::SystemTime::now();
+    c.w.queue_request(&Request::Run {
+        query: "UNWIND range(1, 3) AS i RETURN i".into(),
+        parameters: Map::new(),
+        extra: Map::new(),
+    })
+    .unwrap();
+    c.w.flush().await.unwrap();
+    assert!(matches!(c.recv().await, Response::Success { .. }));
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let pull_sent = std::time::SystemTime::now();
+    c.w.queue_request(&Request::Pull {
+        extra: [("n", Value::Int(-1))].into_iter().collect(),
+    })
+    .unwrap();
+    c.w.flush().await.unwrap();
+    for _ in 0..3 {
+        assert!(matches!(c.recv().await, Response::Record { .. }));
+    }
+    assert!(matches!(c.recv().await, Response::Success { .. }));
+    // The next query, pipelined as drivers do: its answers are its own.
+    let (run, rows, _) = c.query("UNWIND range(1, 5) AS i RETURN i").await;
+    assert!(matches!(run, Response::Success { .. }));
+    assert_eq!(rows.len(), 5);
+    drop(c);
+    proxy.stop().await.unwrap();
+
+    let spans = spans_for(db.bolt_port);
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    let first = spans
+        .iter()
+        .find(|s| int_attr(s, "db.response.returned_rows") == Some(3))
+        .expect("the first query's span, with its 3 rows");
+    assert_eq!(str_attr(first, "neo4j.stream.end"), None, "{first:#?}");
+    assert!(before <= first.start_time && first.start_time <= first.end_time);
+    assert!(
+        first.end_time <= pull_sent,
+        "the stream ended before the PULL"
+    );
+    let second = spans
+        .iter()
+        .find(|s| int_attr(s, "db.response.returned_rows") == Some(5))
+        .expect("the second query's span, with its 5 rows");
+    assert_eq!(str_attr(second, "neo4j.stream.end"), None, "{second:#?}");
+}

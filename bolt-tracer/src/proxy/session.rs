@@ -163,6 +163,8 @@ pub(crate) async fn serve(
             shared.query_attrs.clone(),
         ),
         hello_stash: None,
+        unasked: None,
+        answered_early: 0,
         failed: false,
         limits: Limits::default(),
     };
@@ -343,6 +345,12 @@ struct Session {
     pending: VecDeque<Pending>,
     queries: Queries,
     hello_stash: Option<Map>,
+    /// The query whose RUN was answered with no PULL or DISCARD in flight: FalkorDB streams
+    /// its records and summary right away, unasked (measured), and they belong to it.
+    unasked: Option<QueryId>,
+    /// PULLs or DISCARDs the server answered before the client sent them (see `unasked`): the
+    /// server will not answer them again, so they are forwarded without waiting for an answer.
+    answered_early: u32,
     /// A FAILURE was forwarded and no RESET sent since: the server ignores every request until
     /// RESET, so the proxy answers IGNORED itself (see [`Session::ignore_in_flight`]).
     failed: bool,
@@ -592,12 +600,19 @@ impl Session {
                     return Ok(());
                 }
             }
+            sig::PULL | sig::DISCARD if self.answered_early > 0 => {
+                // Its answer already went to the client.
+                self.answered_early -= 1;
+                request_map(&frame, self.limits)?;
+            }
             sig::PULL => {
+                self.unasked = None;
                 let extra = request_map(&frame, self.limits)?;
                 self.pending
                     .push_back(Pending::Stream(self.queries.target(extra)));
             }
             sig::DISCARD => {
+                self.unasked = None;
                 let extra = request_map(&frame, self.limits)?;
                 let target = self.queries.target(extra);
                 if self.translate {
@@ -722,6 +737,11 @@ impl Session {
             match self.pending.front() {
                 Some(Pending::Stream(Some(id))) => self.queries.records(*id, 1),
                 Some(Pending::Answered | Pending::Discarding(_)) => return,
+                None => {
+                    if let Some(id) = self.unasked {
+                        self.queries.records(id, 1);
+                    }
+                }
                 _ => {}
             }
             if self.translate
@@ -750,7 +770,30 @@ impl Session {
             return;
         }
         let Some(pending) = self.pending.pop_front() else {
-            tracing::debug!("bolt-proxy: upstream answered a request that was not sent");
+            match self.unasked.take() {
+                Some(id) if s == Some(sig::SUCCESS) => {
+                    let meta = map_message_view(frame.payload(), self.limits)
+                        .map(|(_, meta)| meta)
+                        .unwrap_or_default();
+                    if meta.get_bool("has_more") == Some(true) {
+                        self.unasked = Some(id);
+                    }
+                    self.queries.stream_summary(id, frame.payload(), meta);
+                    self.answered_early += 1;
+                }
+                Some(id) => {
+                    // The unasked stream failed: that FAILURE (or IGNORED) answers the PULL
+                    // the client has yet to send.
+                    match Response::decode_with(frame.payload(), self.limits) {
+                        Ok(Response::Failure { metadata }) => self.queries.fail_all(&metadata),
+                        _ => self.queries.end(id, End::Ignored),
+                    }
+                    self.answered_early += 1;
+                }
+                None => {
+                    tracing::debug!("bolt-proxy: upstream answered a request that was not sent")
+                }
+            }
             io.client_w.queue_frame(&frame);
             return;
         };
@@ -768,6 +811,9 @@ impl Session {
                 .unwrap_or_default();
             if matches!(pending, Pending::Run(_)) {
                 self.queries.run_succeeded(*id, meta);
+                if self.pending.is_empty() {
+                    self.unasked = Some(*id);
+                }
             } else {
                 self.queries.stream_summary(*id, frame.payload(), meta);
             }
