@@ -772,13 +772,10 @@ impl Session {
         let Some(pending) = self.pending.pop_front() else {
             match self.unasked.take() {
                 Some(id) if s == Some(sig::SUCCESS) => {
-                    let meta = map_message_view(frame.payload(), self.limits)
-                        .map(|(_, meta)| meta)
-                        .unwrap_or_default();
-                    if meta.get_bool("has_more") == Some(true) {
+                    let meta = summary_map(&frame, self.limits);
+                    if !self.queries.stream_summary(id, frame.payload(), meta) {
                         self.unasked = Some(id);
                     }
-                    self.queries.stream_summary(id, frame.payload(), meta);
                     self.answered_early += 1;
                 }
                 Some(id) => {
@@ -806,9 +803,7 @@ impl Session {
         ) = (s, &pending)
         {
             // Once or twice per query, and forwarded unchanged: read in place.
-            let meta = map_message_view(frame.payload(), self.limits)
-                .map(|(_, meta)| meta)
-                .unwrap_or_default();
+            let meta = summary_map(&frame, self.limits);
             if matches!(pending, Pending::Run(_)) {
                 self.queries.run_succeeded(*id, meta);
                 if self.pending.is_empty() {
@@ -914,6 +909,14 @@ impl Session {
             io.client_w.queue_frame(original);
         }
     }
+}
+
+/// The metadata of a server's SUCCESS, read in place (empty if unreadable: it is forwarded
+/// as it is anyway).
+fn summary_map(frame: &Frame, limits: Limits) -> MapView<'_> {
+    map_message_view(frame.payload(), limits)
+        .map(|(_, map)| map)
+        .unwrap_or_default()
 }
 
 /// The one map of a client's PULL, DISCARD or BEGIN, read in place.

@@ -206,12 +206,18 @@ impl Queries {
     }
 
     /// A PULL/DISCARD SUCCESS (`payload` is the message; `meta` its metadata, read from it):
-    /// ends the query unless the server says more records follow.
-    pub(crate) fn stream_summary(&mut self, id: QueryId, payload: &Bytes, meta: MapView<'_>) {
+    /// ends the query unless the server says more records follow. Whether it ended.
+    pub(crate) fn stream_summary(
+        &mut self,
+        id: QueryId,
+        payload: &Bytes,
+        meta: MapView<'_>,
+    ) -> bool {
         if meta.get_bool("has_more") == Some(true) {
-            return;
+            return false;
         }
         self.close(id, Outcome::Complete(payload.clone()));
+        true
     }
 
     /// Ends query `id`.
@@ -266,9 +272,12 @@ impl Queries {
     /// calls this once what it was forwarding is written, so the work is off the path of the
     /// bytes.
     pub(crate) fn emit(&mut self) {
-        for ended in std::mem::take(&mut self.ended) {
-            self.emit_one(ended);
+        // Drained through a local so the vector keeps its capacity: no allocation per query.
+        let mut ended = std::mem::take(&mut self.ended);
+        for e in ended.drain(..) {
+            self.emit_one(e);
         }
+        self.ended = ended;
     }
 
     fn emit_one(
