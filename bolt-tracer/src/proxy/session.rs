@@ -81,6 +81,9 @@ pub(crate) async fn serve(
 ) {
     // Bolt is request/response with small messages: Nagle's algorithm would add latency.
     let _ = client.set_nodelay(true);
+    // A client host that vanishes while its connection is quiet is noticed within about a
+    // minute, long before the idle timeout.
+    let _ = super::upstream::keep_alive(&client, None);
     let cfg = &shared.config;
     let deadline = Instant::now() + cfg.handshake_timeout;
     let hs = match timeout_at(deadline, handshake::read_handshake(&mut client)).await {

@@ -1,9 +1,11 @@
-//! The connection to the upstream Bolt server: TCP, optionally TLS, with TCP_NODELAY.
+//! The connection to the upstream Bolt server: TCP, optionally TLS, with TCP_NODELAY, TCP
+//! keepalive and a TCP user timeout.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -57,6 +59,7 @@ impl Upstream {
     ) -> bolt::Result<(Version, UpRead, UpWrite)> {
         let tcp = TcpStream::connect(&self.addr).await?;
         tcp.set_nodelay(true)?;
+        keep_alive(&tcp, Some(UPSTREAM_USER_TIMEOUT))?;
         match &self.tls {
             None => {
                 let mut tcp = tcp;
@@ -183,9 +186,56 @@ impl AsyncWrite for UpWrite {
     }
 }
 
+/// How long sent data may go unacknowledged on the upstream socket before the connection is
+/// declared dead. A database host that vanishes without closing (power loss, partition) would
+/// otherwise keep a waiting client hanging for the kernel's retransmission limit, about 15
+/// minutes; with this the client gets a FAILURE within a minute. Acknowledgements come from the
+/// kernel, not the database, so a slow query never trips it.
+const UPSTREAM_USER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Idle time before the first keepalive probe, the time between probes, and how many go
+/// unanswered before the connection is dropped: a silent peer is found within about a minute,
+/// also on a connection no request is using.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_RETRIES: u32 = 3;
+
+/// Turns on TCP keepalive, and the TCP user timeout when given, on `tcp`. The client side gets
+/// keepalive only: a user timeout there would also drop a client that is merely slow to read
+/// a large result (its window stays closed), which the idle timeout already bounds.
+pub(crate) fn keep_alive(tcp: &TcpStream, user_timeout: Option<Duration>) -> io::Result<()> {
+    let sock = socket2::SockRef::from(tcp);
+    sock.set_tcp_keepalive(
+        &socket2::TcpKeepalive::new()
+            .with_time(KEEPALIVE_IDLE)
+            .with_interval(KEEPALIVE_INTERVAL)
+            .with_retries(KEEPALIVE_RETRIES),
+    )?;
+    sock.set_tcp_user_timeout(user_timeout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn upstream_and_client_sockets_notice_a_silent_peer() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let up = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (client, _) = listener.accept().await.unwrap();
+        keep_alive(&up, Some(UPSTREAM_USER_TIMEOUT)).unwrap();
+        keep_alive(&client, None).unwrap();
+        for (tcp, user_timeout) in [(&up, Some(UPSTREAM_USER_TIMEOUT)), (&client, None)] {
+            let sock = socket2::SockRef::from(tcp);
+            assert!(sock.keepalive().unwrap());
+            assert_eq!(sock.tcp_keepalive_time().unwrap(), KEEPALIVE_IDLE);
+            assert_eq!(sock.tcp_keepalive_interval().unwrap(), KEEPALIVE_INTERVAL);
+            assert_eq!(sock.tcp_keepalive_retries().unwrap(), KEEPALIVE_RETRIES);
+            assert_eq!(sock.tcp_user_timeout().unwrap(), user_timeout);
+        }
+    }
 
     #[test]
     fn host_port() {
