@@ -28,9 +28,11 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 async fn no_password_literal_or_parameter_in_the_log_or_the_export() {
     let db = FalkorDb::start_with_password(PASSWORD);
     let collector = OtlpCollector::start().await;
-    let log = std::env::temp_dir().join(format!("bolt-proxy-creds-{}.log", std::process::id()));
+    let log_path =
+        std::env::temp_dir().join(format!("bolt-proxy-creds-{}.log", std::process::id()));
     let (mut proxy, addr) =
-        spawn_proxy_binary_logging(&db.bolt_addr(), collector.port, 100, &[], Some(&log)).await;
+        spawn_proxy_binary_logging(&db.bolt_addr(), collector.port, 100, &[], Some(&log_path))
+            .await;
 
     for version in [Version::new(5, 7), Version::V4_4] {
         let mut c = RawClient::login_with(addr, version, PASSWORD).await;
@@ -66,10 +68,8 @@ async fn no_password_literal_or_parameter_in_the_log_or_the_export() {
         terminate(&mut proxy, Duration::from_secs(15)).await,
         "exits 0 on SIGTERM"
     );
-    let log = std::fs::read(&log).unwrap();
-    let _ = std::fs::remove_file(
-        std::env::temp_dir().join(format!("bolt-proxy-creds-{}.log", std::process::id())),
-    );
+    let log = std::fs::read(&log_path).unwrap();
+    let _ = std::fs::remove_file(&log_path);
     // The log really is the trace-level one, covering every message that passed.
     assert!(
         contains(&log, "bolt-proxy: client message") && contains(&log, "upstream message"),
