@@ -110,13 +110,13 @@ async fn passthrough_spans_carry_the_conventions() {
     assert_eq!(rows.len(), 1);
 
     let (_, rows, _) = c
-        .query("CREATE (c:Card {number: '4111-1111-9999', limit: 777}) RETURN c")
+        .query("CREATE (c:Card {number: '4111-1111-9999', limit: 777013579}) RETURN c")
         .await;
     assert_eq!(rows.len(), 1);
 
     c.run(
         "MATCH (c:Card) WHERE c.limit > $min RETURN c.limit AS l",
-        [("min", Value::Int(4242))].into_iter().collect(),
+        [("min", Value::Int(424242421))].into_iter().collect(),
         Map::new(),
     )
     .await;
@@ -235,7 +235,11 @@ async fn passthrough_spans_carry_the_conventions() {
         );
         assert!(int_attr(s, "db.response.returned_rows").is_some());
     }
-    assert_no_leak(&spans, &["4111", "777", "4242", "9876", "pin'"]);
+    // Whole literals, long enough that no port, count or timing holds them by chance.
+    assert_no_leak(
+        &spans,
+        &["4111-1111", "777013579", "424242421", "9876-pin", "pin'"],
+    );
 
     let one = by_text(&spans, "RETURN ? AS x");
     assert_eq!(one.name, "RETURN");
