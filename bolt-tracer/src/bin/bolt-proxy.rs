@@ -51,6 +51,10 @@ struct Args {
     /// from that map's first key name and hangs on `tx_metadata`); tracing still reads it.
     #[arg(long, env = "BOLT_PROXY_FALKORDB_COMPAT")]
     falkordb_compat: bool,
+    /// HOST:PORT that routing tables (`neo4j://` drivers) name for every role, so drivers stay
+    /// on the proxy (default: the address the driver dialed).
+    #[arg(long, env = "BOLT_PROXY_ADVERTISED_ADDRESS")]
+    advertised_address: Option<String>,
 }
 
 fn seconds(s: &str) -> Result<Duration, String> {
@@ -76,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
         max_connections: args.max_connections,
         shutdown_grace: args.shutdown_grace,
         falkordb_compat: args.falkordb_compat,
+        advertised_address: args.advertised_address,
         ..ProxyConfig::default()
     };
     let proxy = Proxy::bind(config).await.context("starting bolt-proxy")?;

@@ -45,6 +45,11 @@ pub struct ProxyConfig {
     /// measured): without extras every request lands in its default graph, whatever the driver
     /// adds (`db`, `mode`, `bookmarks`, `tx_metadata`). Off by default.
     pub falkordb_compat: bool,
+    /// `HOST:PORT` that routing tables name for every role, so drivers using `neo4j://`
+    /// routing keep their connections on the proxy (see the proxy's module documentation).
+    /// `None`: the address the driver says it dialed (the routing context of its ROUTE), else
+    /// the proxy address its connection reached.
+    pub advertised_address: Option<String>,
 }
 
 impl Default for ProxyConfig {
@@ -60,6 +65,7 @@ impl Default for ProxyConfig {
             max_message_size: crate::bolt::framing::DEFAULT_MAX_MESSAGE_SIZE,
             normalizer_cache_bytes: 4 * 1024 * 1024,
             falkordb_compat: false,
+            advertised_address: None,
         }
     }
 }
@@ -77,6 +83,12 @@ impl ProxyConfig {
     /// With or without the FalkorDB compatibility rewrite (see [`ProxyConfig::falkordb_compat`]).
     pub fn with_falkordb_compat(mut self, on: bool) -> Self {
         self.falkordb_compat = on;
+        self
+    }
+
+    /// With the address routing tables name (see [`ProxyConfig::advertised_address`]).
+    pub fn with_advertised_address(mut self, address: impl Into<String>) -> Self {
+        self.advertised_address = Some(address.into());
         self
     }
 

@@ -18,6 +18,9 @@ pub enum Error {
     /// The upstream address is not `HOST:PORT`.
     #[error("invalid upstream address {0:?}: expected HOST:PORT")]
     Upstream(String),
+    /// The advertised address is not `HOST:PORT`.
+    #[error("invalid advertised address {0:?}: expected HOST:PORT")]
+    AdvertisedAddress(String),
     /// The TLS settings could not be used (unreadable CA file, invalid server name ...).
     #[error("upstream TLS: {0}")]
     Tls(String),

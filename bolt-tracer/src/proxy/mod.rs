@@ -8,6 +8,12 @@
 //! Every RUN becomes one CLIENT span (`opentelemetry::global::tracer("bolt-proxy")`) that lasts
 //! until its result stream ends, with the attributes of the workspace conventions.
 //!
+//! Drivers that route (`neo4j://`) stay on the proxy: every routing table it forwards names the
+//! proxy for every role that has a server ([`ProxyConfig::advertised_address`]). Each
+//! connection's queries then all go to the one upstream, so in front of a cluster that member
+//! has to route them on the server side (Neo4j: `dbms.routing.enabled=true`); the driver's
+//! routing context in HELLO is passed on, which is what tells the member to.
+//!
 //! ```no_run
 //! use bolt_tracer::proxy::{Proxy, ProxyConfig};
 //!
@@ -25,6 +31,7 @@
 
 mod config;
 mod error;
+mod routing;
 mod session;
 mod trace;
 mod translate;
@@ -69,6 +76,11 @@ impl Proxy {
     /// until a client does.
     pub async fn bind(config: ProxyConfig) -> Result<Proxy> {
         let upstream = upstream::Upstream::new(&config.upstream, config.upstream_tls.as_ref())?;
+        if let Some(a) = &config.advertised_address
+            && upstream::split_host_port(a).is_none()
+        {
+            return Err(Error::AdvertisedAddress(a.clone()));
+        }
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {

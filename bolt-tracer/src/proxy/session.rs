@@ -25,6 +25,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 
 use super::ProxyConfig;
+use super::routing;
 use super::trace::{End, Queries, QueryId, SpanFacts};
 use super::translate;
 use super::upstream::{UpRead, UpWrite, Upstream};
@@ -151,10 +152,17 @@ pub(crate) async fn serve(
         upstream_version,
         translated: translate,
     };
+    // Where this client reached the proxy: routing tables name it when nothing better is known.
+    let proxy_addr = match client.local_addr() {
+        Ok(a) => a,
+        Err(_) => shared.config.listen,
+    };
     let (cr, cw) = client.into_split();
     let max = cfg.max_message_size;
     let mut session = Session {
         translate,
+        advertised: cfg.advertised_address.clone(),
+        proxy_addr,
         strip_extras: cfg.falkordb_compat,
         utc: false,
         client_version,
@@ -313,6 +321,8 @@ enum Pending {
     /// Translation: the LOGON half; answers the client. `swallow` when HELLO already failed
     /// and the client has its answer.
     LogonHalf { swallow: bool },
+    /// ROUTE: its routing table will name this address (see [`routing`]).
+    Route(String),
     /// Anything else, forwarded as is.
     Other,
     /// Already answered IGNORED by the proxy after a FAILURE: the server's answer is dropped.
@@ -339,6 +349,10 @@ struct Io {
 
 struct Session {
     translate: bool,
+    /// The configured address routing tables name, if any.
+    advertised: Option<String>,
+    /// The proxy address this client's connection reached.
+    proxy_addr: SocketAddr,
     /// FalkorDB compatibility: RUN and BEGIN go upstream with an empty extra map.
     strip_extras: bool,
     /// Translation only: the 4.4 client negotiated UTC DateTimes.
@@ -686,10 +700,17 @@ impl Session {
                 // Not messages of Bolt 4.4: a 4.4 server would fail the connection too.
                 return Err(Stop::ClientProtocol("message not in Bolt 4.4"));
             }
-            sig::HELLO => self.pending.push_back(Pending::Hello),
-            sig::LOGON | sig::LOGOFF | sig::TELEMETRY | sig::ROUTE => {
-                self.pending.push_back(Pending::Other)
+            sig::ROUTE => {
+                // The same message in 4.4 and 5.x: forwarded as is, its answer rewritten.
+                let route = decode(&frame)?;
+                let address =
+                    routing::advertised_address(self.advertised.as_deref(), &route, || {
+                        self.proxy_addr.to_string()
+                    });
+                self.pending.push_back(Pending::Route(address));
             }
+            sig::HELLO => self.pending.push_back(Pending::Hello),
+            sig::LOGON | sig::LOGOFF | sig::TELEMETRY => self.pending.push_back(Pending::Other),
             _ => return Err(Stop::ClientProtocol("unknown request")),
         }
         io.up_w.queue_frame(&frame);
@@ -822,12 +843,13 @@ impl Session {
         // as they are.
         let meta = match (s, &pending) {
             (Some(sig::FAILURE), _)
-            | (Some(sig::SUCCESS), Pending::HelloHalf | Pending::LogonHalf { .. }) => {
-                match Response::decode_with(frame.payload(), self.limits) {
-                    Ok(Response::Success { metadata } | Response::Failure { metadata }) => metadata,
-                    _ => Map::new(),
-                }
-            }
+            | (
+                Some(sig::SUCCESS),
+                Pending::HelloHalf | Pending::LogonHalf { .. } | Pending::Route(_),
+            ) => match Response::decode_with(frame.payload(), self.limits) {
+                Ok(Response::Success { metadata } | Response::Failure { metadata }) => metadata,
+                _ => Map::new(),
+            },
             (Some(sig::SUCCESS), Pending::Hello) if self.translate && self.utc => {
                 match Response::decode_with(frame.payload(), self.limits) {
                     Ok(Response::Success { metadata }) => metadata,
@@ -866,6 +888,19 @@ impl Session {
             (Some(sig::SUCCESS), Pending::Hello) if self.translate && self.utc => {
                 let metadata = translate::fold_hello_success(meta, None, true);
                 self.answer(io, &Response::Success { metadata }, &frame);
+                return;
+            }
+            (Some(sig::SUCCESS), Pending::Route(address)) => {
+                let mut metadata = meta;
+                if routing::point_at(&mut metadata, &address) {
+                    tracing::debug!(%address, "bolt-proxy: routing table points at the proxy");
+                    self.answer(io, &Response::Success { metadata }, &frame);
+                } else {
+                    tracing::warn!(
+                        "bolt-proxy: a ROUTE answer without a readable routing table was forwarded as is; the driver may connect around the proxy"
+                    );
+                    io.client_w.queue_frame(&frame);
+                }
                 return;
             }
             _ => {}

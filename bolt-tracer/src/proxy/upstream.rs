@@ -78,7 +78,7 @@ impl Upstream {
 }
 
 /// Splits `HOST:PORT` (`[v6]:PORT` too).
-fn split_host_port(addr: &str) -> Option<(&str, u16)> {
+pub(crate) fn split_host_port(addr: &str) -> Option<(&str, u16)> {
     let (host, port) = addr.rsplit_once(':')?;
     let host = host
         .strip_prefix('[')
