@@ -5,82 +5,17 @@
 
 mod proxy_support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bolt_tracer::bolt::{Request, Response, Version};
 use bolt_tracer::proxy::{ProxyConfig, UpstreamTls};
-use proxy_support::{FalkorDb, RawClient, RunningProxy};
+use proxy_support::{FalkorDb, RawClient, RunningProxy, certificates};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-
-/// A CA and a server certificate for `falkordb.test`, signed by it, in a fresh folder.
-fn certificates() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bolt-proxy-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(&dir)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=bolt-proxy test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=falkordb.test",
-    ]);
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:falkordb.test\n").unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "1",
-        "-extfile",
-        "ext.cnf",
-    ]);
-    dir
-}
 
 /// A TLS terminator on a free port, forwarding to `upstream`.
 async fn tls_terminator(dir: &Path, upstream: String) -> u16 {
@@ -124,7 +59,7 @@ async fn tls_terminator(dir: &Path, upstream: String) -> u16 {
 #[tokio::test]
 async fn proxy_reaches_the_upstream_over_verified_tls() {
     let db = FalkorDb::start();
-    let dir = certificates();
+    let dir = certificates("upstream", "DNS:falkordb.test");
     let tls_port = tls_terminator(&dir, db.bolt_addr()).await;
     let upstream = format!("127.0.0.1:{tls_port}");
 

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use bolt_tracer::proxy::{Proxy, ProxyConfig, UpstreamTls};
+use bolt_tracer::proxy::{ListenTls, Proxy, ProxyConfig, UpstreamTls};
 use clap::Parser;
 
 /// Command line; every option also reads a `BOLT_PROXY_*` variable.
@@ -26,6 +26,12 @@ struct Args {
     /// The Bolt server, HOST:PORT.
     #[arg(long, env = "BOLT_PROXY_UPSTREAM")]
     upstream: String,
+    /// Accept clients over TLS only (bolt+s://, neo4j+s://), with this PEM certificate chain.
+    #[arg(long, env = "BOLT_PROXY_LISTEN_TLS_CERT", requires = "listen_tls_key")]
+    listen_tls_cert: Option<PathBuf>,
+    /// The PEM private key of --listen-tls-cert.
+    #[arg(long, env = "BOLT_PROXY_LISTEN_TLS_KEY", requires = "listen_tls_cert")]
+    listen_tls_key: Option<PathBuf>,
     /// Speak TLS to the upstream.
     #[arg(long, env = "BOLT_PROXY_UPSTREAM_TLS")]
     upstream_tls: bool,
@@ -47,8 +53,10 @@ struct Args {
     /// On shutdown, time for in-flight queries to finish, in seconds.
     #[arg(long, env = "BOLT_PROXY_SHUTDOWN_GRACE", default_value = "10", value_parser = seconds)]
     shutdown_grace: Duration,
-    /// Send RUN and BEGIN upstream without their extra map, for FalkorDB (which picks its graph
-    /// from that map's first key name and hangs on `tx_metadata`); tracing still reads it.
+    /// FalkorDB compatibility: send RUN and BEGIN upstream without their extra map (FalkorDB
+    /// picks its graph from that map's first key name and hangs on `tx_metadata`; tracing still
+    /// reads it), close instead of passing GOODBYE on, and keep racing upstream connections
+    /// while FalkorDB leaves handshakes unanswered.
     #[arg(long, env = "BOLT_PROXY_FALKORDB_COMPAT")]
     falkordb_compat: bool,
     /// HOST:PORT that routing tables (`neo4j://` drivers) name for every role, so drivers stay
@@ -71,6 +79,13 @@ async fn main() -> anyhow::Result<()> {
     let config = ProxyConfig {
         listen: args.listen,
         upstream: args.upstream,
+        listen_tls: args
+            .listen_tls_cert
+            .zip(args.listen_tls_key)
+            .map(|(cert_file, key_file)| ListenTls {
+                cert_file,
+                key_file,
+            }),
         upstream_tls: args.upstream_tls.then_some(UpstreamTls {
             server_name: args.tls_server_name,
             ca_file: args.tls_ca,

@@ -250,6 +250,9 @@ pub struct MessageWriter<W> {
     inner: W,
     buf: BytesMut,
     written: usize,
+    /// Everything queued went to `inner`, which has not yet finished flushing it (a TLS
+    /// stream holds encrypted records until its socket takes them).
+    unflushed: bool,
 }
 
 impl<W> MessageWriter<W> {
@@ -259,6 +262,7 @@ impl<W> MessageWriter<W> {
             inner,
             buf: BytesMut::with_capacity(READ_SIZE),
             written: 0,
+            unflushed: false,
         }
     }
 
@@ -319,6 +323,13 @@ impl<W> MessageWriter<W> {
         self.buf.len() - self.written
     }
 
+    /// Whether [`MessageWriter::flush`] has work left: bytes queued, or a flush of the
+    /// underlying stream that was interrupted (a flush future dropped while the socket was
+    /// full). Callers that drop flush futures must keep flushing until this is `false`.
+    pub fn needs_flush(&self) -> bool {
+        self.pending() > 0 || self.unflushed
+    }
+
     /// The underlying stream.
     pub fn get_ref(&self) -> &W {
         &self.inner
@@ -348,7 +359,9 @@ impl<W: AsyncWrite + Unpin> MessageWriter<W> {
         }
         self.buf.clear();
         self.written = 0;
+        self.unflushed = true;
         self.inner.flush().await?;
+        self.unflushed = false;
         Ok(())
     }
 
@@ -376,6 +389,62 @@ impl<W: AsyncWrite + Unpin> MessageWriter<W> {
 mod tests {
     use super::*;
     use crate::bolt::value::Map;
+    use futures::FutureExt;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Takes every write at once and keeps it until flushed, the first flush finding its
+    /// socket full: what a TLS stream does.
+    #[derive(Default)]
+    struct Buffering {
+        held: Vec<u8>,
+        sent: Vec<u8>,
+        flushes_refused: u32,
+    }
+
+    impl AsyncWrite for Buffering {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.held.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            if self.flushes_refused == 0 {
+                self.flushes_refused += 1;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            let held = std::mem::take(&mut self.held);
+            self.sent.extend(held);
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_flush_is_still_owed() {
+        let mut w = MessageWriter::new(Buffering::default());
+        w.queue_request(&Request::Reset).unwrap();
+        assert!(w.needs_flush());
+        // Every byte went to the stream, which has not sent them: dropping that flush must not
+        // make the writer look done, or the bytes wait for the next message.
+        assert!(w.flush().now_or_never().is_none());
+        assert_eq!(w.pending(), 0);
+        assert!(w.needs_flush(), "the stream's flush is still owed");
+        w.flush().await.unwrap();
+        assert!(!w.needs_flush());
+        let mut plain = MessageWriter::new(Vec::new());
+        plain.queue_request(&Request::Reset).unwrap();
+        plain.flush().await.unwrap();
+        assert_eq!(&w.get_ref().sent, plain.get_ref(), "sent whole, once");
+    }
 
     #[tokio::test]
     async fn single_and_multi_chunk_messages_and_noops() {

@@ -25,6 +25,8 @@ pub struct ProxyConfig {
     pub upstream: String,
     /// Speak TLS to the upstream server.
     pub upstream_tls: Option<UpstreamTls>,
+    /// Accept clients over TLS only (`bolt+s://`, `neo4j+s://`). `None`: plain TCP only.
+    pub listen_tls: Option<ListenTls>,
     /// Close a client connection that sent nothing for this long while no request of it is in
     /// flight. `None`: never.
     pub idle_timeout: Option<Duration>,
@@ -43,7 +45,11 @@ pub struct ProxyConfig {
     /// tracing first). For FalkorDB, which picks its graph from the *name of the first key* of
     /// that map and hangs a connection whose auto-commit RUN carries `tx_metadata` (both
     /// measured): without extras every request lands in its default graph, whatever the driver
-    /// adds (`db`, `mode`, `bookmarks`, `tx_metadata`). Off by default.
+    /// adds (`db`, `mode`, `bookmarks`, `tx_metadata`). Also: a client's GOODBYE is not passed
+    /// on (FalkorDB leaves one later handshake unanswered for every connection ended with
+    /// GOODBYE, measured; the upstream connection is just closed), and a new client's upstream
+    /// connection is retried alongside every 200 ms, up to 32 at once, while handshakes go
+    /// unanswered (other clients of the server may still send GOODBYE). Off by default.
     pub falkordb_compat: bool,
     /// `HOST:PORT` that routing tables name for every role, so drivers using `neo4j://`
     /// routing keep their connections on the proxy (see the proxy's module documentation).
@@ -58,6 +64,7 @@ impl Default for ProxyConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7687)),
             upstream: "127.0.0.1:7688".to_owned(),
             upstream_tls: None,
+            listen_tls: None,
             idle_timeout: Some(Duration::from_secs(600)),
             handshake_timeout: Duration::from_secs(10),
             max_connections: 1024,
@@ -98,6 +105,12 @@ impl ProxyConfig {
         self
     }
 
+    /// With TLS for clients.
+    pub fn with_listen_tls(mut self, tls: ListenTls) -> Self {
+        self.listen_tls = Some(tls);
+        self
+    }
+
     /// With an idle timeout (`None`: never).
     pub fn with_idle_timeout(mut self, t: Option<Duration>) -> Self {
         self.idle_timeout = t;
@@ -130,4 +143,13 @@ pub struct UpstreamTls {
     pub server_name: Option<String>,
     /// PEM file of extra CA certificates to trust, on top of the public web roots.
     pub ca_file: Option<PathBuf>,
+}
+
+/// TLS for clients: the proxy's certificate and key.
+#[derive(Debug, Clone)]
+pub struct ListenTls {
+    /// PEM file of the certificate chain, the proxy's own certificate first.
+    pub cert_file: PathBuf,
+    /// PEM file of the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
 }

@@ -24,6 +24,10 @@ pub enum Error {
     /// The TLS settings could not be used (unreadable CA file, invalid server name ...).
     #[error("upstream TLS: {0}")]
     Tls(String),
+    /// The TLS settings for clients could not be used (unreadable certificate or key file, a
+    /// key that does not fit the certificate ...).
+    #[error("client TLS: {0}")]
+    ListenTls(String),
     /// Any other I/O error.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

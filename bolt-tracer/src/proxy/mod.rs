@@ -8,6 +8,9 @@
 //! Every RUN becomes one CLIENT span (`opentelemetry::global::tracer("bolt-proxy")`) that lasts
 //! until its result stream ends, with the attributes of the workspace conventions.
 //!
+//! Clients connect over plain TCP, or over TLS only when [`ProxyConfig::listen_tls`] is set;
+//! the upstream is reached over TCP or TLS ([`ProxyConfig::upstream_tls`]).
+//!
 //! Drivers that route (`neo4j://`) stay on the proxy: every routing table it forwards names the
 //! proxy for every role that has a server ([`ProxyConfig::advertised_address`]). Each
 //! connection's queries then all go to the one upstream, so in front of a cluster that member
@@ -33,6 +36,7 @@ mod config;
 mod error;
 mod routing;
 mod session;
+mod socket;
 mod trace;
 mod translate;
 mod upstream;
@@ -46,7 +50,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-pub use config::{ProxyConfig, UpstreamTls};
+pub use config::{ListenTls, ProxyConfig, UpstreamTls};
 pub use error::{Error, Result};
 
 use crate::query_attrs::{DEFAULT_MAX_TEXT_LEN, QueryAttrsCache};
@@ -81,6 +85,10 @@ impl Proxy {
         {
             return Err(Error::AdvertisedAddress(a.clone()));
         }
+        let tls = match &config.listen_tls {
+            Some(t) => Some(socket::tls_acceptor(t)?),
+            None => None,
+        };
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -95,6 +103,7 @@ impl Proxy {
             shared: Arc::new(Shared {
                 config,
                 upstream,
+                tls,
                 normalizer,
                 query_attrs: Arc::new(QueryAttrsCache::new(DEFAULT_MAX_TEXT_LEN)),
                 v5_only: std::sync::atomic::AtomicBool::new(false),

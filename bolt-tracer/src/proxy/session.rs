@@ -17,18 +17,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures::FutureExt;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 
 use super::ProxyConfig;
 use super::routing;
+use super::socket::{SocketRead, SocketWrite, tcp_halves, tls_halves};
 use super::trace::{End, Queries, QueryId, SpanFacts};
 use super::translate;
-use super::upstream::{UpRead, UpWrite, Upstream};
+use super::upstream::Upstream;
 use crate::bolt::handshake::{self, SUPPORTED};
 use crate::bolt::message::{map_message_view, peek_signature, signature as sig};
 use crate::bolt::{
@@ -40,9 +41,16 @@ use crate::query_attrs::QueryAttrsCache;
 /// Stop reading a side while this many bytes wait to be written to the other side.
 const HIGH_WATER: usize = 256 * 1024;
 
-/// How long the upstream gets to answer a handshake before a second connection is tried
-/// alongside the first.
+/// How long the upstream gets to answer a handshake before another connection is tried
+/// alongside the ones already waiting.
 const HEDGE_AFTER: Duration = Duration::from_millis(200);
+
+/// Most upstream connections tried at once for one client: one hedge in general, so a slow but
+/// healthy server is not flooded; with FalkorDB compatibility enough to get past every
+/// handshake FalkorDB leaves unanswered (one per connection other clients ended with GOODBYE,
+/// see [`connect_upstream`]) within the handshake timeout.
+const HANDSHAKE_ATTEMPTS: usize = 2;
+const HANDSHAKE_ATTEMPTS_FALKORDB: usize = 32;
 
 /// How long the proxy spends telling a client why its connection ends before closing anyway.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(1);
@@ -56,6 +64,8 @@ const INVALID: &str = "Neo.ClientError.Request.Invalid";
 pub(crate) struct Shared {
     pub config: ProxyConfig,
     pub upstream: Upstream,
+    /// TLS for clients, when configured.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub normalizer: Arc<cypher::Cache>,
     pub query_attrs: Arc<QueryAttrsCache>,
     /// The upstream fails handshakes that offer Bolt 4 (see [`connect_upstream`]).
@@ -75,7 +85,7 @@ pub(crate) enum Phase {
 
 /// Serves one client connection to its end. Never fails: problems end this connection only.
 pub(crate) async fn serve(
-    mut client: TcpStream,
+    client: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     phase: watch::Receiver<Phase>,
@@ -85,9 +95,29 @@ pub(crate) async fn serve(
     // A client host that vanishes while its connection is quiet is noticed within about a
     // minute, long before the idle timeout.
     let _ = super::upstream::keep_alive(&client, None);
+    // Where this client reached the proxy: routing tables name it when nothing better is known.
+    let proxy_addr = match client.local_addr() {
+        Ok(a) => a,
+        Err(_) => shared.config.listen,
+    };
     let cfg = &shared.config;
     let deadline = Instant::now() + cfg.handshake_timeout;
-    let hs = match timeout_at(deadline, handshake::read_handshake(&mut client)).await {
+    let (mut cr, mut cw) = match &shared.tls {
+        None => tcp_halves(client),
+        Some(acceptor) => match timeout_at(deadline, acceptor.accept(client)).await {
+            Ok(Ok(tls)) => tls_halves(tls),
+            Ok(Err(e)) => {
+                // A plain Bolt client on a TLS port lands here too.
+                tracing::debug!(%peer, error = %e, "bolt-proxy: TLS handshake with client failed, closing");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "bolt-proxy: client TLS handshake timed out, closing");
+                return;
+            }
+        },
+    };
+    let hs = match timeout_at(deadline, handshake::read_handshake(&mut cr)).await {
         Ok(Ok(hs)) => hs,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "bolt-proxy: bad client handshake, closing");
@@ -101,7 +131,7 @@ pub(crate) async fn serve(
     let acceptable = hs.acceptable(&SUPPORTED);
     if acceptable.is_empty() {
         tracing::debug!(%peer, "bolt-proxy: client offers no supported Bolt version");
-        let _ = client.write_all(&[0; 4]).await;
+        no_version(cw, deadline).await;
         return;
     }
     // Ask the server for what the client takes, best first; a 4.4 client also accepts any 5.x
@@ -119,17 +149,17 @@ pub(crate) async fn serve(
             Ok(Ok(up)) => up,
             Ok(Err(crate::bolt::Error::NoCommonVersion)) => {
                 tracing::warn!(%peer, "bolt-proxy: upstream speaks none of the client's versions");
-                let _ = client.write_all(&[0; 4]).await;
+                no_version(cw, deadline).await;
                 return;
             }
             Ok(Err(e)) => {
                 tracing::warn!(%peer, error = %e, "bolt-proxy: upstream unavailable");
-                unavailable(client, acceptable[0], deadline).await;
+                unavailable(cr, cw, acceptable[0], deadline).await;
                 return;
             }
             Err(_) => {
                 tracing::warn!(%peer, "bolt-proxy: upstream connection timed out");
-                unavailable(client, acceptable[0], deadline).await;
+                unavailable(cr, cw, acceptable[0], deadline).await;
                 return;
             }
         };
@@ -138,10 +168,10 @@ pub(crate) async fn serve(
     } else if upstream_version.major == 5 && acceptable.contains(&Version::V4_4) {
         (Version::V4_4, true)
     } else {
-        let _ = client.write_all(&[0; 4]).await;
+        no_version(cw, deadline).await;
         return;
     };
-    if client.write_all(&client_version.to_bytes()).await.is_err() {
+    if cw.write_all(&client_version.to_bytes()).await.is_err() || cw.flush().await.is_err() {
         return;
     }
     tracing::debug!(%peer, client = %client_version, upstream = %upstream_version, translate, "bolt-proxy: connection open");
@@ -152,18 +182,12 @@ pub(crate) async fn serve(
         upstream_version,
         translated: translate,
     };
-    // Where this client reached the proxy: routing tables name it when nothing better is known.
-    let proxy_addr = match client.local_addr() {
-        Ok(a) => a,
-        Err(_) => shared.config.listen,
-    };
-    let (cr, cw) = client.into_split();
     let max = cfg.max_message_size;
     let mut session = Session {
         translate,
         advertised: cfg.advertised_address.clone(),
         proxy_addr,
-        strip_extras: cfg.falkordb_compat,
+        falkordb_compat: cfg.falkordb_compat,
         utc: false,
         client_version,
         upstream_version,
@@ -193,12 +217,18 @@ pub(crate) async fn serve(
 /// faults of FalkorDB (both measured):
 /// - it closes the connection when a 4.x proposal comes before its 5.x one: the proxy then
 ///   offers the 5.x versions only, and remembers to do so for this upstream from then on;
-/// - the first connection it accepts after another client's connection closed may get no
-///   answer until something else happens on the server: see [`hedged_connect`].
+/// - each connection a client ends with GOODBYE leaves one later handshake unanswered, for
+///   good (abrupt closes leave nothing, nor does closing the unanswered connection): see
+///   [`hedged_connect`]. With FalkorDB compatibility the proxy sends no GOODBYE of its own.
 async fn connect_upstream(
     shared: &Shared,
     wanted: &[Version],
-) -> crate::bolt::Result<(Version, UpRead, UpWrite)> {
+) -> crate::bolt::Result<(Version, SocketRead, SocketWrite)> {
+    let attempts = if shared.config.falkordb_compat {
+        HANDSHAKE_ATTEMPTS_FALKORDB
+    } else {
+        HANDSHAKE_ATTEMPTS
+    };
     let v5_only: Vec<Version> = wanted.iter().copied().filter(|v| v.major == 5).collect();
     let preferred = Handshake::new(&handshake::proposals_for(wanted));
     let fallback = Handshake::new(&handshake::proposals_for(&v5_only));
@@ -210,58 +240,66 @@ async fn connect_upstream(
         } else {
             &fallback
         };
-        return hedged_connect(&shared.upstream, hs, hs).await;
+        return hedged_connect(&shared.upstream, hs, hs, attempts).await;
     }
     // The racing connection, if any, offers 5.x only: a server stuck on the Bolt 4 offer may
     // still answer that one.
-    match hedged_connect(&shared.upstream, &preferred, &fallback).await {
+    match hedged_connect(&shared.upstream, &preferred, &fallback, attempts).await {
         Err(crate::bolt::Error::NoCommonVersion | crate::bolt::Error::ConnectionClosed) => {
             if !shared.v5_only.swap(true, Ordering::Relaxed) {
                 tracing::info!(
                     "bolt-proxy: upstream rejects handshakes that offer Bolt 4 first; offering 5.x only from now on"
                 );
             }
-            hedged_connect(&shared.upstream, &fallback, &fallback).await
+            hedged_connect(&shared.upstream, &fallback, &fallback, attempts).await
         }
         other => other,
     }
 }
 
-/// Connects and runs handshake `hs`; if no answer came within [`HEDGE_AFTER`], a second
-/// connection with handshake `then` races the first and the first to answer wins (the other is
-/// dropped). A stalled handshake (FalkorDB) costs [`HEDGE_AFTER`] instead of the whole
-/// handshake timeout, and a slow but healthy server loses nothing: the first connection keeps
-/// going.
+/// Connects and runs handshake `hs`; while no connection has answered, another one with
+/// handshake `then` joins the race every [`HEDGE_AFTER`], up to `max` at once, and the first
+/// to answer wins (the others are dropped). A stalled handshake (FalkorDB) costs [`HEDGE_AFTER`]
+/// instead of the whole handshake timeout, and a slow but healthy server loses nothing: the
+/// first connection keeps going. Fails with the last error once every connection tried has
+/// failed; the caller's deadline bounds the rest.
 async fn hedged_connect(
     upstream: &Upstream,
     hs: &Handshake,
     then: &Handshake,
-) -> crate::bolt::Result<(Version, UpRead, UpWrite)> {
-    let first = upstream.connect(hs);
-    tokio::pin!(first);
-    tokio::select! {
-        r = &mut first => return r,
-        () = tokio::time::sleep(HEDGE_AFTER) => {}
+    max: usize,
+) -> crate::bolt::Result<(Version, SocketRead, SocketWrite)> {
+    let mut racing = FuturesUnordered::new();
+    racing.push(upstream.connect(hs));
+    let mut next_at = Instant::now() + HEDGE_AFTER;
+    loop {
+        tokio::select! {
+            Some(r) = racing.next() => match r {
+                Ok(up) => return Ok(up),
+                Err(e) if racing.is_empty() => return Err(e),
+                Err(_) => {}
+            },
+            () = sleep_until(next_at), if racing.len() < max => {
+                tracing::debug!(waiting = racing.len(), "bolt-proxy: upstream handshake slow, racing another connection");
+                racing.push(upstream.connect(then));
+                next_at += HEDGE_AFTER;
+            }
+        }
     }
-    tracing::debug!("bolt-proxy: upstream handshake slow, racing a second connection");
-    let second = upstream.connect(then);
-    tokio::pin!(second);
-    tokio::select! {
-        r = &mut first => match r {
-            Ok(up) => Ok(up),
-            Err(_) => second.await,
-        },
-        r = &mut second => match r {
-            Ok(up) => Ok(up),
-            Err(_) => first.await,
-        },
-    }
+}
+
+/// Answers a handshake with "no version" (four zero bytes) and closes, TLS included.
+async fn no_version(mut w: SocketWrite, deadline: Instant) {
+    let _ = timeout_at(deadline, async {
+        w.write_all(&[0; 4]).await?;
+        w.shutdown().await
+    })
+    .await;
 }
 
 /// The upstream cannot be reached: answer the handshake, answer the first request with a
 /// FAILURE drivers treat as transient, and close.
-async fn unavailable(client: TcpStream, version: Version, deadline: Instant) {
-    let (r, w) = client.into_split();
+async fn unavailable(r: SocketRead, w: SocketWrite, version: Version, deadline: Instant) {
     let mut w = MessageWriter::new(w);
     w.queue_raw(&version.to_bytes());
     let mut r = MessageReader::new(r);
@@ -341,10 +379,10 @@ impl Pending {
 }
 
 struct Io {
-    client_r: MessageReader<OwnedReadHalf>,
-    client_w: MessageWriter<OwnedWriteHalf>,
-    up_r: MessageReader<UpRead>,
-    up_w: MessageWriter<UpWrite>,
+    client_r: MessageReader<SocketRead>,
+    client_w: MessageWriter<SocketWrite>,
+    up_r: MessageReader<SocketRead>,
+    up_w: MessageWriter<SocketWrite>,
 }
 
 struct Session {
@@ -353,8 +391,9 @@ struct Session {
     advertised: Option<String>,
     /// The proxy address this client's connection reached.
     proxy_addr: SocketAddr,
-    /// FalkorDB compatibility: RUN and BEGIN go upstream with an empty extra map.
-    strip_extras: bool,
+    /// FalkorDB compatibility: RUN and BEGIN go upstream with an empty extra map, GOODBYE not
+    /// at all (see [`ProxyConfig::falkordb_compat`]).
+    falkordb_compat: bool,
     /// Translation only: the 4.4 client negotiated UTC DateTimes.
     utc: bool,
     client_version: Version,
@@ -388,7 +427,7 @@ impl Session {
         let mut watching_phase = true;
         let mut draining = *phase.borrow() != Phase::Running;
         let stop = loop {
-            if draining && !self.busy() && io.client_w.pending() == 0 {
+            if draining && !self.busy() && !io.client_w.needs_flush() {
                 break Stop::Drained;
             }
             let read_client = io.up_w.pending() < HIGH_WATER;
@@ -403,7 +442,7 @@ impl Session {
                             }
                             // Write at once when the socket takes it; otherwise the flush
                             // branch finishes the job.
-                            if io.up_w.pending() > 0 && io.up_w.flush().now_or_never().is_some_and(|r| r.is_err()) {
+                            if io.up_w.needs_flush() && io.up_w.flush().now_or_never().is_some_and(|r| r.is_err()) {
                                 break Stop::UpstreamLost;
                             }
                             // Spans once the request is on its way (see `trace`).
@@ -423,7 +462,7 @@ impl Session {
                             if !self.pending.is_empty() {
                                 io.up_r.get_ref().quickack();
                             }
-                            if io.client_w.pending() > 0 && io.client_w.flush().now_or_never().is_some_and(|r| r.is_err()) {
+                            if io.client_w.needs_flush() && io.client_w.flush().now_or_never().is_some_and(|r| r.is_err()) {
                                 break Stop::ClientClosed;
                             }
                             // Spans once the answer is on its way (see `trace`).
@@ -432,12 +471,12 @@ impl Session {
                         Ok(false) | Err(_) => break Stop::UpstreamLost,
                     }
                 }
-                r = io.up_w.flush(), if io.up_w.pending() > 0 => {
+                r = io.up_w.flush(), if io.up_w.needs_flush() => {
                     if r.is_err() {
                         break Stop::UpstreamLost;
                     }
                 }
-                r = io.client_w.flush(), if io.client_w.pending() > 0 => {
+                r = io.client_w.flush(), if io.client_w.needs_flush() => {
                     if r.is_err() {
                         break Stop::ClientClosed;
                     }
@@ -581,7 +620,7 @@ impl Session {
                     self.translate && translate::run_needs_rewrite(&view, self.utc);
                 // FalkorDB compatibility: the extras were read for tracing above; upstream gets
                 // none (see `ProxyConfig::falkordb_compat`).
-                let strip = self.strip_extras && !view.extra.is_empty();
+                let strip = self.falkordb_compat && !view.extra.is_empty();
                 if strip && !rewrite_params {
                     // The bytes up to the extras stay as they are: no parameter is decoded.
                     io.up_w
@@ -650,7 +689,7 @@ impl Session {
             sig::BEGIN => {
                 let extra = request_map(&frame, self.limits)?;
                 self.queries.begin(extra);
-                if self.strip_extras && !extra.is_empty() {
+                if self.falkordb_compat && !extra.is_empty() {
                     self.pending.push_back(Pending::Begin);
                     io.up_w
                         .queue_request(&Request::Begin {
@@ -671,7 +710,12 @@ impl Session {
                 self.pending.push_back(Pending::Reset);
             }
             sig::GOODBYE => {
-                io.up_w.queue_frame(&frame);
+                // FalkorDB leaves one later handshake unanswered for every connection ended
+                // with GOODBYE, and none for one that is just closed (measured): it gets the
+                // close only. GOODBYE has no answer, so the client sees no difference.
+                if !self.falkordb_compat {
+                    io.up_w.queue_frame(&frame);
+                }
                 return Err(Stop::Goodbye);
             }
             sig::HELLO if self.translate => {

@@ -2,21 +2,17 @@
 //! keepalive and a TCP user timeout.
 
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
 use super::config::UpstreamTls;
 use super::error::{Error, Result};
+use super::socket::{SocketRead, SocketWrite, tcp_halves, tls_halves};
 use crate::bolt::{self, Handshake, Version};
 
 /// Where and how to reach the upstream server.
@@ -56,7 +52,7 @@ impl Upstream {
     pub(crate) async fn connect(
         &self,
         proposals: &Handshake,
-    ) -> bolt::Result<(Version, UpRead, UpWrite)> {
+    ) -> bolt::Result<(Version, SocketRead, SocketWrite)> {
         let tcp = TcpStream::connect(&self.addr).await?;
         tcp.set_nodelay(true)?;
         keep_alive(&tcp, Some(UPSTREAM_USER_TIMEOUT))?;
@@ -64,14 +60,14 @@ impl Upstream {
             None => {
                 let mut tcp = tcp;
                 let v = bolt::handshake::client_handshake(&mut tcp, proposals).await?;
-                let (r, w) = tcp.into_split();
-                Ok((v, UpRead::Tcp(r), UpWrite::Tcp(w)))
+                let (r, w) = tcp_halves(tcp);
+                Ok((v, r, w))
             }
             Some((connector, name)) => {
                 let mut tls = connector.connect(name.clone(), tcp).await?;
                 let v = bolt::handshake::client_handshake(&mut tls, proposals).await?;
-                let (r, w) = tokio::io::split(tls);
-                Ok((v, UpRead::Tls(Box::new(r)), UpWrite::Tls(Box::new(w))))
+                let (r, w) = tls_halves(tls);
+                Ok((v, r, w))
             }
         }
     }
@@ -117,73 +113,6 @@ fn tls_connector(t: &UpstreamTls, host: &str) -> Result<(TlsConnector, ServerNam
     let name = ServerName::try_from(name.to_owned())
         .map_err(|_| Error::Tls(format!("invalid TLS server name {name:?}")))?;
     Ok((TlsConnector::from(Arc::new(config)), name))
-}
-
-/// Read half of the upstream connection.
-pub(crate) enum UpRead {
-    Tcp(OwnedReadHalf),
-    Tls(Box<ReadHalf<TlsStream<TcpStream>>>),
-}
-
-/// Write half of the upstream connection.
-pub(crate) enum UpWrite {
-    Tcp(OwnedWriteHalf),
-    Tls(Box<WriteHalf<TlsStream<TcpStream>>>),
-}
-
-impl UpRead {
-    /// Asks the kernel to acknowledge what was just read at once rather than delay the ACK.
-    ///
-    /// FalkorDB writes a long result as many small writes with Nagle's algorithm on: each
-    /// write waits for the ACK of the previous one, and a delayed ACK (up to 40 ms on Linux)
-    /// stalls the stream (measured: 10,000 rows through a relay went from ~5 ms to ~25 ms per
-    /// query on average). The flag is not sticky, so it is set after every read that leaves
-    /// answers outstanding.
-    pub(crate) fn quickack(&self) {
-        if let UpRead::Tcp(r) = self {
-            let _ = socket2::SockRef::from(r.as_ref()).set_tcp_quickack(true);
-        }
-    }
-}
-
-impl AsyncRead for UpRead {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            UpRead::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            UpRead::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for UpWrite {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            UpWrite::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            UpWrite::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            UpWrite::Tcp(s) => Pin::new(s).poll_flush(cx),
-            UpWrite::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            UpWrite::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            UpWrite::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
 }
 
 /// How long sent data may go unacknowledged on the upstream socket before the connection is

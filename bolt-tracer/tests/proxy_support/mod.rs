@@ -15,6 +15,7 @@ use bolt_tracer::bolt::{
 use bolt_tracer::proxy::{Proxy, ProxyConfig};
 
 pub mod otlp;
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
@@ -269,13 +270,13 @@ impl Drop for RunningProxy {
 }
 
 /// A minimal Bolt client on the crate's codec: exact control over what goes on the wire.
-pub struct RawClient {
+pub struct RawClient<R = OwnedReadHalf, W = OwnedWriteHalf> {
     /// Negotiated version.
     pub version: Version,
     /// Reader.
-    pub r: MessageReader<OwnedReadHalf>,
+    pub r: MessageReader<R>,
     /// Writer.
-    pub w: MessageWriter<OwnedWriteHalf>,
+    pub w: MessageWriter<W>,
 }
 
 impl RawClient {
@@ -332,36 +333,7 @@ impl RawClient {
         let mut c = Self::connect(addr, version)
             .await
             .map_err(|e| e.to_string())?;
-        let mut hello: Map = [("user_agent", Value::from("raw-test/1"))]
-            .into_iter()
-            .collect();
-        let auth: Map = [
-            ("scheme", "basic"),
-            ("principal", "falkordb"),
-            ("credentials", password),
-        ]
-        .into_iter()
-        .collect();
-        let answers = if version >= Version::new(5, 1) {
-            hello.insert(
-                "bolt_agent",
-                Value::Map([("product", "raw-test/1")].into_iter().collect()),
-            );
-            c.w.queue_request(&Request::Hello { extra: hello }).unwrap();
-            // FalkorDB refuses credentials "" (see the proxy's translation notes).
-            let auth: Map = auth
-                .into_iter()
-                .filter(|(k, v)| k != "credentials" || v.as_str() != Some(""))
-                .collect();
-            c.w.queue_request(&Request::Logon { auth }).unwrap();
-            2
-        } else {
-            for (k, v) in auth {
-                hello.insert(k, v);
-            }
-            c.w.queue_request(&Request::Hello { extra: hello }).unwrap();
-            1
-        };
+        let answers = c.queue_login(password);
         c.w.flush().await.map_err(|e| e.to_string())?;
         Ok((c, answers))
     }
@@ -372,18 +344,90 @@ impl RawClient {
         password: &str,
     ) -> Result<RawClient, String> {
         let (mut c, answers) = Self::send_login(addr, version, password).await?;
+        c.read_login(answers).await?;
+        Ok(c)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite> RawClient<ReadHalf<S>, WriteHalf<S>> {
+    /// Negotiates exactly `version` over an established stream (TLS, say) and logs in as
+    /// FalkorDB's user with `password`.
+    pub async fn login_over(mut s: S, version: Version, password: &str) -> Result<Self, String>
+    where
+        S: Unpin,
+    {
+        let hs = Handshake::new(&[Proposal::exact(version)]);
+        let v = handshake::client_handshake(&mut s, &hs)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (r, w) = tokio::io::split(s);
+        let mut c = RawClient {
+            version: v,
+            r: MessageReader::new(r),
+            w: MessageWriter::new(w),
+        };
+        let answers = c.queue_login(password);
+        c.w.flush().await.map_err(|e| e.to_string())?;
+        c.read_login(answers).await?;
+        Ok(c)
+    }
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> RawClient<R, W> {
+    /// Queues the login for the negotiated version: HELLO with auth in 4.4, HELLO + LOGON in
+    /// 5.1+. Returns how many answers to read.
+    fn queue_login(&mut self, password: &str) -> usize {
+        let mut hello: Map = [("user_agent", Value::from("raw-test/1"))]
+            .into_iter()
+            .collect();
+        let auth: Map = [
+            ("scheme", "basic"),
+            ("principal", "falkordb"),
+            ("credentials", password),
+        ]
+        .into_iter()
+        .collect();
+        if self.version >= Version::new(5, 1) {
+            hello.insert(
+                "bolt_agent",
+                Value::Map([("product", "raw-test/1")].into_iter().collect()),
+            );
+            self.w
+                .queue_request(&Request::Hello { extra: hello })
+                .unwrap();
+            // FalkorDB refuses credentials "" (see the proxy's translation notes).
+            let auth: Map = auth
+                .into_iter()
+                .filter(|(k, v)| k != "credentials" || v.as_str() != Some(""))
+                .collect();
+            self.w.queue_request(&Request::Logon { auth }).unwrap();
+            2
+        } else {
+            for (k, v) in auth {
+                hello.insert(k, v);
+            }
+            self.w
+                .queue_request(&Request::Hello { extra: hello })
+                .unwrap();
+            1
+        }
+    }
+
+    /// Reads `answers` login answers; `Err` unless all are SUCCESS.
+    async fn read_login(&mut self, answers: usize) -> Result<(), String> {
         for _ in 0..answers {
-            let f =
-                c.r.read_message()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or("closed during login")?;
+            let f = self
+                .r
+                .read_message()
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("closed during login")?;
             let r = Response::decode(f.payload()).map_err(|e| e.to_string())?;
             if !matches!(r, Response::Success { .. }) {
                 return Err(format!("login answered {r:?}"));
             }
         }
-        Ok(c)
+        Ok(())
     }
 
     /// Reads one response; panics on a closed connection.
@@ -443,6 +487,37 @@ impl RawClient {
     }
 }
 
+/// A fresh folder holding a CA (`ca.pem`, `ca.key`) and a server certificate (`server.pem`,
+/// `server.key`) it signed for the subject alternative names `san` (openssl syntax, e.g.
+/// `DNS:localhost,IP:127.0.0.1`). `tag` keeps the folders of different tests apart.
+pub fn certificates(tag: &str, san: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bolt-proxy-tls-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    #[rustfmt::skip]
+    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "1", "-subj", "/CN=bolt-proxy test CA"]);
+    #[rustfmt::skip]
+    run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=bolt-proxy test server"]);
+    std::fs::write(dir.join("ext.cnf"), format!("subjectAltName={san}\n")).unwrap();
+    #[rustfmt::skip]
+    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.pem", "-days", "1", "-extfile", "ext.cnf"]);
+    dir
+}
+
 /// `path` relative to this test folder.
 pub fn test_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -454,13 +529,28 @@ pub fn test_file(rel: &str) -> PathBuf {
 /// against `uri`; its output with the run's tag replaced by `TAG`, so runs against one
 /// database compare equal.
 pub async fn python_workload(python: &str, uri: String, tag: &'static str) -> String {
+    python_workload_with(python, uri, tag, &[]).await
+}
+
+/// [`python_workload`] with extra environment variables.
+pub async fn python_workload_with(
+    python: &str,
+    uri: String,
+    tag: &'static str,
+    env: &[(&str, &Path)],
+) -> String {
     let python = tool(python);
     let script = test_file("py/same_results.py");
+    let env: Vec<(String, PathBuf)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_path_buf()))
+        .collect();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(&python)
             .arg(&script)
             .arg(&uri)
             .arg(tag)
+            .envs(env)
             .output()
             .expect("python runs")
     })
