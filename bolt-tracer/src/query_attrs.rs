@@ -7,9 +7,12 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::time::Duration;
 
 use cypher::Normalized;
+use opentelemetry::metrics::{Histogram, Meter};
 use opentelemetry::{KeyValue, Value};
 
 /// Default longest `db.query.text`, in bytes.
@@ -41,6 +44,50 @@ pub(crate) fn stats_attribute(wire: &str) -> Cow<'static, str> {
     match KNOWN.iter().find(|(w, _)| *w == wire) {
         Some((_, name)) => Cow::Borrowed(name),
         None => Cow::Owned(format!("neo4j.stats.{}", wire.replace('-', "_"))),
+    }
+}
+
+/// The normalised form of `text`; a normaliser panic degrades to an opaque, safe summary
+/// instead of failing the query (wrappers) or the connection (proxy).
+pub(crate) fn normalize(cache: &cypher::Cache, text: &str) -> Arc<Normalized> {
+    match catch_unwind(AssertUnwindSafe(|| cache.normalize(text))) {
+        Ok(n) => n,
+        Err(_) => Arc::new(cypher::normalize("")),
+    }
+}
+
+/// OpenTelemetry's `db.client.operation.duration` and `db.client.response.returned_rows`
+/// histograms, recorded alike by the wrappers and the proxy.
+pub(crate) struct QueryMetrics {
+    duration: Histogram<f64>,
+    rows: Histogram<u64>,
+}
+
+impl QueryMetrics {
+    pub(crate) fn new(meter: &Meter) -> Self {
+        QueryMetrics {
+            duration: meter
+                .f64_histogram("db.client.operation.duration")
+                .with_unit("s")
+                .with_description("Duration of database client operations.")
+                .with_boundaries(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0])
+                .build(),
+            rows: meter
+                .u64_histogram("db.client.response.returned_rows")
+                .with_unit("{row}")
+                .with_description("Rows returned by database client operations.")
+                .with_boundaries(vec![
+                    1.0, 2.0, 5.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0,
+                ])
+                .build(),
+        }
+    }
+
+    /// Records one query; `attrs` are its [`QueryAttrs::metric`], plus `error.type` and
+    /// `db.response.status_code` when it failed.
+    pub(crate) fn record(&self, elapsed: Duration, rows: u64, attrs: &[KeyValue]) {
+        self.duration.record(elapsed.as_secs_f64(), attrs);
+        self.rows.record(rows, attrs);
     }
 }
 

@@ -85,4 +85,32 @@ async fn python_drivers_through_the_binary_reach_an_otlp_collector() {
         assert_eq!(after.status_code, 0, "the connection recovered");
         assert_eq!(after.int_attr("db.response.returned_rows"), Some(1));
     }
+
+    // The same queries as metrics, keyed by summary (both drivers' runs add up), flushed at
+    // SIGTERM.
+    let durations = collector.histogram("db.client.operation.duration");
+    let rows = collector.histogram("db.client.response.returned_rows");
+    let calls: u64 = durations.iter().map(|p| p.count).sum();
+    assert_eq!(calls, 2 * QUERIES_PER_RUN as u64, "{durations:#?}");
+    let unwind = rows
+        .iter()
+        .find(|p| p.str_attr("db.query.summary") == Some("UNWIND"))
+        .expect("rows of UNWIND");
+    assert_eq!((unwind.count, unwind.sum), (2, 6000.0));
+    let failed: Vec<_> = durations
+        .iter()
+        .filter(|p| p.str_attr("error.type").is_some())
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0].count, 2);
+    assert!(failed[0].str_attr("db.response.status_code").is_some());
+    for p in durations.iter().chain(&rows) {
+        assert_eq!(p.str_attr("db.system.name"), Some("neo4j"));
+        for (key, v) in &p.attributes {
+            let text = format!("{v:?}");
+            for secret in ["pydrv", "café", "4294967296", "3000", "-17"] {
+                assert!(!text.contains(secret), "{key} = {text} leaks {secret:?}");
+            }
+        }
+    }
 }

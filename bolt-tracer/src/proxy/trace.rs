@@ -24,7 +24,7 @@ use opentelemetry::{Context, KeyValue, global};
 use crate::bolt::message::map_message_view;
 use crate::bolt::packstream::raw_int;
 use crate::bolt::{Limits, Map, MapView, Version};
-use crate::query_attrs::{ATTRS_ADDED_AT_END, QueryAttrsCache, stats_attribute};
+use crate::query_attrs::{ATTRS_ADDED_AT_END, QueryAttrsCache, QueryMetrics, stats_attribute};
 
 /// Identifies an open query within one connection.
 pub(crate) type QueryId = u64;
@@ -95,6 +95,7 @@ struct Tx {
 /// The open queries of one connection and the transaction they run in.
 pub(crate) struct Queries {
     tracer: global::BoxedTracer,
+    metrics: QueryMetrics,
     normalizer: Arc<cypher::Cache>,
     query_attrs: Arc<QueryAttrsCache>,
     base: Vec<KeyValue>,
@@ -130,6 +131,7 @@ impl Queries {
             // Taken per connection, not per process, so a tracer provider installed after the
             // proxy started (tests, late telemetry set-up) is picked up by new connections.
             tracer: global::tracer("bolt-proxy"),
+            metrics: QueryMetrics::new(&global::meter("bolt-proxy")),
             normalizer,
             query_attrs,
             base,
@@ -288,7 +290,7 @@ impl Queries {
             at,
         }: Ended,
     ) {
-        let normalized = self.normalizer.normalize(&q.query);
+        let normalized = crate::query_attrs::normalize(&self.normalizer, &q.query);
         let shared = self.query_attrs.get(&normalized);
         let mut attrs =
             Vec::with_capacity(self.base.len() + shared.span.len() + 1 + ATTRS_ADDED_AT_END);
@@ -337,6 +339,23 @@ impl Queries {
             .span_builder(shared.name.clone())
             .with_kind(SpanKind::Client)
             .with_start_time(q.start);
+        // Keyed like the wrappers' metrics: by summary and operation, and the error's kind.
+        let mut metric_attrs = Cow::Borrowed(shared.metric.as_slice());
+        if let Some(t) = &error_type {
+            metric_attrs
+                .to_mut()
+                .push(KeyValue::new("error.type", t.clone()));
+            if let Outcome::Failure(code) = &outcome {
+                metric_attrs
+                    .to_mut()
+                    .push(KeyValue::new("db.response.status_code", code.clone()));
+            }
+        }
+        self.metrics.record(
+            at.duration_since(q.start).unwrap_or_default(),
+            q.rows.max(0) as u64,
+            &metric_attrs,
+        );
         let status = error_type.map(|t| {
             attrs.push(KeyValue::new("error.type", t.clone()));
             // The status carries the code only: the server's message may quote the query.

@@ -6,19 +6,18 @@
 //! by `Drop`, which records the query as abandoned with the rows seen so far.
 
 use std::borrow::Cow;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cypher::Normalized;
 use neo4rs::{BoltType, Query};
 use opentelemetry::global::{BoxedSpan, BoxedTracer};
-use opentelemetry::metrics::{Histogram, Meter};
+use opentelemetry::metrics::Meter;
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 
 use super::stats::{QueryStatistics, Sample};
-use crate::query_attrs::{ATTRS_ADDED_AT_END, QueryAttrs, QueryAttrsCache};
+use crate::query_attrs::{ATTRS_ADDED_AT_END, QueryAttrs, QueryAttrsCache, QueryMetrics};
 
 /// How a query's result ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,18 +68,13 @@ impl Default for Options {
     }
 }
 
-struct Metrics {
-    duration: Histogram<f64>,
-    rows: Histogram<u64>,
-}
-
 /// Everything a query span needs, shared through an `Arc`.
 pub(crate) struct Instrumentation {
     attrs: QueryAttrsCache,
     pub options: Options,
     tracer: BoxedTracer,
     cache: cypher::Cache,
-    metrics: Metrics,
+    metrics: QueryMetrics,
     pub stats: Option<Arc<QueryStatistics>>,
     /// Attributes every span and metric point carries, built once.
     common: Vec<KeyValue>,
@@ -96,22 +90,7 @@ impl Instrumentation {
         cache_bytes: usize,
         stats: Option<Arc<QueryStatistics>>,
     ) -> Self {
-        let metrics = Metrics {
-            duration: meter
-                .f64_histogram("db.client.operation.duration")
-                .with_unit("s")
-                .with_description("Duration of database client operations.")
-                .with_boundaries(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0])
-                .build(),
-            rows: meter
-                .u64_histogram("db.client.response.returned_rows")
-                .with_unit("{row}")
-                .with_description("Rows returned by database client operations.")
-                .with_boundaries(vec![
-                    1.0, 2.0, 5.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0,
-                ])
-                .build(),
-        };
+        let metrics = QueryMetrics::new(meter);
         // Every string here is reference-counted: these are cloned into each query's span, and
         // cloning an owned string value would allocate and copy it every time.
         let shared = |v: &str| opentelemetry::Value::String(Arc::<str>::from(v).into());
@@ -147,10 +126,7 @@ impl Instrumentation {
     /// The normalised form of a query; a normaliser panic degrades to an opaque, safe summary
     /// instead of failing the query.
     fn normalize(&self, text: &str) -> Arc<Normalized> {
-        match catch_unwind(AssertUnwindSafe(|| self.cache.normalize(text))) {
-            Ok(n) => n,
-            Err(_) => Arc::new(cypher::normalize("")),
-        }
+        crate::query_attrs::normalize(&self.cache, text)
     }
 
     fn namespace<'a>(&'a self, db: Option<&'a str>) -> Option<&'a str> {
@@ -419,10 +395,7 @@ impl QuerySpan {
             );
         }
         a.span.end();
-        inst.metrics
-            .duration
-            .record(elapsed.as_secs_f64(), &metric_attrs);
-        inst.metrics.rows.record(a.rows, &metric_attrs);
+        inst.metrics.record(elapsed, a.rows, &metric_attrs);
         if let Some(stats) = &inst.stats {
             stats.record(&Sample {
                 fingerprint: a.normalized.fingerprint.0,

@@ -7,8 +7,11 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prost::Message;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -24,12 +27,39 @@ pub struct ReceivedSpan {
     pub status_code: i32,
 }
 
+/// One histogram point of a metric export.
+#[derive(Debug, Clone)]
+pub struct ReceivedPoint {
+    pub metric: String,
+    pub attributes: HashMap<String, AnyValue>,
+    pub count: u64,
+    pub sum: f64,
+    /// When it was taken, in nanoseconds since the epoch.
+    pub time: u64,
+}
+
+impl ReceivedPoint {
+    pub fn str_attr(&self, key: &str) -> Option<&str> {
+        str_attr(&self.attributes, key)
+    }
+}
+
+fn str_attr<'a>(attributes: &'a HashMap<String, AnyValue>, key: &str) -> Option<&'a str> {
+    match attributes.get(key)? {
+        AnyValue::StringValue(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn attributes(kvs: Vec<KeyValue>) -> HashMap<String, AnyValue> {
+    kvs.into_iter()
+        .filter_map(|kv| Some((kv.key, kv.value?.value?)))
+        .collect()
+}
+
 impl ReceivedSpan {
     pub fn str_attr(&self, key: &str) -> Option<&str> {
-        match self.attributes.get(key)? {
-            AnyValue::StringValue(s) => Some(s),
-            _ => None,
-        }
+        str_attr(&self.attributes, key)
     }
 
     /// Every string-valued attribute.
@@ -55,54 +85,78 @@ impl ReceivedSpan {
     }
 }
 
-/// Accepts OTLP/HTTP protobuf posts on a free loopback port and keeps the spans in them.
+/// What the collector has received.
+#[derive(Default)]
+struct Received {
+    spans: Vec<ReceivedSpan>,
+    points: Vec<ReceivedPoint>,
+    /// Every export body, traces and metrics, as sent.
+    bodies: Vec<Vec<u8>>,
+}
+
+/// Accepts OTLP/HTTP protobuf posts on a free loopback port and keeps the spans and the
+/// histogram points in them.
 pub struct OtlpCollector {
     pub port: u16,
-    spans: Arc<Mutex<Vec<ReceivedSpan>>>,
-    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
+    received: Arc<Mutex<Received>>,
 }
 
 impl OtlpCollector {
     pub async fn start() -> OtlpCollector {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let spans: Arc<Mutex<Vec<ReceivedSpan>>> = Arc::default();
-        let bodies: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
-        let (out, raw) = (spans.clone(), bodies.clone());
+        let received: Arc<Mutex<Received>> = Arc::default();
+        let out = received.clone();
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                tokio::spawn(serve(sock, out.clone(), raw.clone()));
+                tokio::spawn(serve(sock, out.clone()));
             }
         });
-        OtlpCollector {
-            port,
-            spans,
-            bodies,
-        }
+        OtlpCollector { port, received }
     }
 
     /// Every span received so far.
     pub fn spans(&self) -> Vec<ReceivedSpan> {
-        self.spans.lock().unwrap().clone()
+        self.received.lock().unwrap().spans.clone()
+    }
+
+    /// The latest point of histogram `metric` for each attribute set: with cumulative
+    /// temporality (the SDK's default), each holds the totals since the process started.
+    pub fn histogram(&self, metric: &str) -> Vec<ReceivedPoint> {
+        let mut latest: HashMap<String, ReceivedPoint> = HashMap::new();
+        for p in &self.received.lock().unwrap().points {
+            if p.metric != metric {
+                continue;
+            }
+            let mut key: Vec<String> = p
+                .attributes
+                .iter()
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect();
+            key.sort();
+            let key = key.join(",");
+            if latest.get(&key).is_none_or(|q| q.time <= p.time) {
+                latest.insert(key, p.clone());
+            }
+        }
+        latest.into_values().collect()
     }
 
     /// Every export body received so far, as sent: names, attributes, events, status
     /// messages and resource together, for checks that nothing anywhere holds a value.
     pub fn bodies(&self) -> Vec<Vec<u8>> {
-        self.bodies.lock().unwrap().clone()
+        self.received.lock().unwrap().bodies.clone()
     }
 }
 
-/// One HTTP/1.1 connection: each request's body is an `ExportTraceServiceRequest`.
-async fn serve(
-    sock: tokio::net::TcpStream,
-    out: Arc<Mutex<Vec<ReceivedSpan>>>,
-    raw: Arc<Mutex<Vec<Vec<u8>>>>,
-) {
+/// One HTTP/1.1 connection: each request's body is an `ExportTraceServiceRequest` (path
+/// `/v1/traces`) or an `ExportMetricsServiceRequest` (`/v1/metrics`).
+async fn serve(sock: tokio::net::TcpStream, out: Arc<Mutex<Received>>) {
     let mut r = BufReader::new(sock);
     loop {
         let mut len = 0usize;
         let mut line = String::new();
+        let mut path = String::new();
         // Request line and headers.
         loop {
             line.clear();
@@ -113,36 +167,62 @@ async fn serve(
             if l.is_empty() {
                 break;
             }
+            if path.is_empty() {
+                path = l.split(' ').nth(1).unwrap_or("?").to_owned();
+            }
             if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
                 len = v.trim().parse().unwrap();
             }
         }
         let mut body = vec![0u8; len];
         r.read_exact(&mut body).await.unwrap();
-        let req = ExportTraceServiceRequest::decode(&body[..]).expect("OTLP protobuf");
-        raw.lock().unwrap().push(body);
-        for rs in req.resource_spans {
-            for ss in rs.scope_spans {
-                for s in ss.spans {
-                    let attributes = s
-                        .attributes
-                        .into_iter()
-                        .filter_map(|kv| Some((kv.key, kv.value?.value?)))
-                        .collect();
-                    out.lock().unwrap().push(ReceivedSpan {
-                        name: s.name,
-                        attributes,
-                        status_code: s.status.map_or(0, |st| st.code),
-                    });
-                }
-            }
-        }
+        record(&mut out.lock().unwrap(), &path, body);
         let resp =
             b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
         if r.get_mut().write_all(resp).await.is_err() {
             return;
         }
     }
+}
+
+/// Decodes one export body into `out`.
+fn record(out: &mut Received, path: &str, body: Vec<u8>) {
+    if path.ends_with("/v1/metrics") {
+        let req = ExportMetricsServiceRequest::decode(&body[..]).expect("OTLP metrics");
+        for m in req
+            .resource_metrics
+            .into_iter()
+            .flat_map(|rm| rm.scope_metrics)
+            .flat_map(|sm| sm.metrics)
+        {
+            if let Some(Data::Histogram(h)) = m.data {
+                for p in h.data_points {
+                    out.points.push(ReceivedPoint {
+                        metric: m.name.clone(),
+                        attributes: attributes(p.attributes),
+                        count: p.count,
+                        sum: p.sum.unwrap_or_default(),
+                        time: p.time_unix_nano,
+                    });
+                }
+            }
+        }
+    } else {
+        let req = ExportTraceServiceRequest::decode(&body[..]).expect("OTLP traces");
+        for s in req
+            .resource_spans
+            .into_iter()
+            .flat_map(|rs| rs.scope_spans)
+            .flat_map(|ss| ss.spans)
+        {
+            out.spans.push(ReceivedSpan {
+                name: s.name,
+                attributes: attributes(s.attributes),
+                status_code: s.status.map_or(0, |st| st.code),
+            });
+        }
+    }
+    out.bodies.push(body);
 }
 
 /// Starts the `bolt-proxy` binary in front of `upstream`, exporting over OTLP/HTTP to
