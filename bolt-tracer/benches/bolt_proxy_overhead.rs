@@ -10,7 +10,8 @@
 //! (large on a shared VM) spreads over every path instead of landing on one. FalkorDB
 //! crashes under sustained concurrent load, so each throughput run gets a fresh instance and is
 //! repeated if it crashes anyway. Spans are recorded by the OpenTelemetry SDK with a
-//! batch processor into an exporter that drops them, so the cost of tracing is included.
+//! batch processor into an exporter that drops them, and the query histograms by the SDK's
+//! meter into memory, so the cost of tracing is included.
 //! The clients are minimal Bolt clients on the crate's codec; they decode every record on every
 //! path, so the differences are the proxy's.
 
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 use bolt_tracer::bolt::{Response, Version};
 use bolt_tracer::proxy::{Proxy, ProxyConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use proxy_support::{FalkorDb, RawClient};
 
@@ -333,6 +335,17 @@ fn main() {
         .with_batch_exporter(spans.clone())
         .build();
     opentelemetry::global::set_tracer_provider(provider.clone());
+    // The proxy's histograms are aggregated in memory, never exported: with no meter provider
+    // they would record into a no-op and the figures would leave their cost out.
+    let meters = SdkMeterProvider::builder()
+        .with_reader(
+            // An hour: no export happens during a run.
+            PeriodicReader::builder(InMemoryMetricExporter::default())
+                .with_interval(Duration::from_secs(3600))
+                .build(),
+        )
+        .build();
+    opentelemetry::global::set_meter_provider(meters.clone());
 
     proxy_support::init_logs();
     let mut db = FalkorDb::start_on_cpus(proxy_support::free_low_port(), placement.server_cpus());

@@ -19,9 +19,11 @@ use std::time::{Duration, Instant};
 
 use bolt_tracer::TracedGraph;
 use criterion::{Criterion, criterion_group};
+use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 
 #[derive(Debug)]
@@ -41,6 +43,22 @@ fn query() -> neo4rs::Query {
     neo4rs::query(QUERY).param("id", "tx-000042")
 }
 
+/// A meter of the SDK whose points are aggregated in memory and never exported: the histograms
+/// cost what they cost in a service, without an exporter's work. (With no meter provider the
+/// global meter is a no-op, and the figures would leave that cost out.)
+fn sdk_meter() -> (SdkMeterProvider, Meter) {
+    let provider = SdkMeterProvider::builder()
+        .with_reader(
+            // An hour: no export happens during a run.
+            PeriodicReader::builder(InMemoryMetricExporter::default())
+                .with_interval(Duration::from_secs(3600))
+                .build(),
+        )
+        .build();
+    let meter = provider.meter("bench");
+    (provider, meter)
+}
+
 fn lazy_graph() -> neo4rs::Graph {
     // Never connects: the instrumentation benchmark does no I/O.
     neo4rs::Graph::new("bolt://127.0.0.1:1", "neo4j", "unused").expect("a lazy pool")
@@ -54,9 +72,11 @@ fn instrumentation(c: &mut Criterion) {
     let noop = SdkTracerProvider::builder()
         .with_simple_exporter(NoopExporter)
         .build();
+    let (_meters, meter) = sdk_meter();
     let graph = TracedGraph::builder(lazy_graph())
         .server("127.0.0.1", 7687)
         .tracer(noop.tracer("bench"))
+        .meter(meter.clone())
         .inject_trace_context(true)
         .build();
     group.bench_function("noop_exporter", |b| {
@@ -76,6 +96,7 @@ fn instrumentation(c: &mut Criterion) {
     let graph = TracedGraph::builder(lazy_graph())
         .server("127.0.0.1", 7687)
         .tracer(otlp.tracer("bench"))
+        .meter(meter)
         .inject_trace_context(true)
         .build();
     group.bench_function("otlp_batch_exporter", |b| {
@@ -195,16 +216,19 @@ fn roundtrip() {
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(NoopExporter)
             .build();
+        let (_meters, meter) = sdk_meter();
         let raw = connect();
         // As adopted: the defaults, which add nothing to the query.
         let traced = TracedGraph::builder(connect())
             .uri(&stack.neo4j_uri())
             .tracer(provider.tracer("bench"))
+            .meter(meter.clone())
             .build();
         // With the opt-in `traceparent` in `tx_metadata` (what the analyzer turns on).
         let traced_injecting = TracedGraph::builder(connect())
             .uri(&stack.neo4j_uri())
             .tracer(provider.tracer("bench"))
+            .meter(meter)
             .inject_trace_context(true)
             .build();
         // A second raw pool is the control: how far apart two identical paths come out
