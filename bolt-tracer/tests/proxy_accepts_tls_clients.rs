@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use bolt_tracer::bolt::{Handshake, Proposal, Response, Value, Version};
 use bolt_tracer::proxy::{Error, ListenTls, Proxy, ProxyConfig};
-use proxy_support::otlp::{OtlpCollector, spawn_proxy_binary, terminate};
+use proxy_support::otlp::{OtlpCollector, spans_of, spawn_proxy_binary, terminate};
 use proxy_support::{
-    FalkorDb, RawClient, RunningProxy, certificates, python_workload, python_workload_with,
+    FalkorDb, QUERIES_PER_RUN, RawClient, RunningProxy, certificates, python_workload,
+    python_workload_with,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -21,9 +22,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-
-/// Queries `tests/py/same_results.py` runs.
-const QUERIES_PER_RUN: usize = 12;
 
 fn listen_tls(dir: &Path) -> ListenTls {
     ListenTls {
@@ -78,13 +76,7 @@ async fn official_drivers_reach_the_proxy_over_tls() {
     assert!(terminate(&mut proxy, Duration::from_secs(15)).await);
     let spans = collector.spans();
     for bolt_4 in [false, true] {
-        let run = spans
-            .iter()
-            .filter(|s| {
-                s.str_attr("network.protocol.version")
-                    .is_some_and(|v| v.starts_with("4.") == bolt_4)
-            })
-            .count();
+        let run = spans_of(&spans, bolt_4).len();
         assert_eq!(run, QUERIES_PER_RUN, "Bolt 4: {bolt_4}");
     }
 }

@@ -8,22 +8,8 @@ mod proxy_support;
 
 use std::time::Duration;
 
-use proxy_support::otlp::{OtlpCollector, ReceivedSpan, spawn_proxy_binary, terminate};
-use proxy_support::{FalkorDb, python_workload};
-
-/// Queries `tests/py/same_results.py` runs (auto-commit, in a transaction, managed).
-const QUERIES_PER_RUN: usize = 12;
-
-/// The spans of one driver's run, told apart by the Bolt version the client spoke.
-fn spans_of(spans: &[ReceivedSpan], bolt_4: bool) -> Vec<&ReceivedSpan> {
-    spans
-        .iter()
-        .filter(|s| {
-            s.str_attr("network.protocol.version")
-                .is_some_and(|v| v.starts_with("4.") == bolt_4)
-        })
-        .collect()
-}
+use proxy_support::otlp::{OtlpCollector, ReceivedSpan, spans_of, spawn_proxy_binary, terminate};
+use proxy_support::{FalkorDb, QUERIES_PER_RUN, python_workload};
 
 fn with_text<'a>(spans: &[&'a ReceivedSpan], text: &str) -> &'a ReceivedSpan {
     let found: Vec<_> = spans

@@ -9,11 +9,8 @@ use std::time::Duration;
 
 use bolt_tracer::bolt::{Map, Request, Response, Value, Version};
 use bolt_tracer::proxy::{Error, Proxy, ProxyConfig};
-use proxy_support::otlp::{OtlpCollector, spawn_proxy_binary, terminate};
-use proxy_support::{FalkorDb, RawClient, RunningProxy, python_workload};
-
-/// Queries `tests/py/same_results.py` runs.
-const QUERIES_PER_RUN: usize = 12;
+use proxy_support::otlp::{OtlpCollector, spans_of, spawn_proxy_binary, terminate};
+use proxy_support::{FalkorDb, QUERIES_PER_RUN, RawClient, RunningProxy, python_workload};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drivers_using_neo4j_scheme_run_everything_through_the_proxy() {
@@ -45,13 +42,7 @@ async fn drivers_using_neo4j_scheme_run_everything_through_the_proxy() {
     // Every query of both runs went through the proxy: none bypassed it after routing.
     let spans = collector.spans();
     for bolt_4 in [false, true] {
-        let run: Vec<_> = spans
-            .iter()
-            .filter(|s| {
-                s.str_attr("network.protocol.version")
-                    .is_some_and(|v| v.starts_with("4.") == bolt_4)
-            })
-            .collect();
+        let run = spans_of(&spans, bolt_4);
         assert_eq!(run.len(), QUERIES_PER_RUN, "Bolt 4: {bolt_4}, {run:#?}");
     }
 }

@@ -525,6 +525,9 @@ pub fn test_file(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// Queries `tests/py/same_results.py` runs (auto-commit, in a transaction, managed).
+pub const QUERIES_PER_RUN: usize = 12;
+
 /// Runs the Python driver workload `tests/py/same_results.py` with `python` (under `.tools/`)
 /// against `uri`; its output with the run's tag replaced by `TAG`, so runs against one
 /// database compare equal.

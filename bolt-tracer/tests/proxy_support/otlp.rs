@@ -85,6 +85,18 @@ impl ReceivedSpan {
     }
 }
 
+/// The spans of clients that spoke Bolt 4 (`bolt_4`) or Bolt 5 to the proxy: with one driver
+/// of each, one driver's run.
+pub fn spans_of(spans: &[ReceivedSpan], bolt_4: bool) -> Vec<&ReceivedSpan> {
+    spans
+        .iter()
+        .filter(|s| {
+            s.str_attr("network.protocol.version")
+                .is_some_and(|v| v.starts_with("4.") == bolt_4)
+        })
+        .collect()
+}
+
 /// What the collector has received.
 #[derive(Default)]
 struct Received {
