@@ -45,11 +45,12 @@ const HIGH_WATER: usize = 256 * 1024;
 /// alongside the ones already waiting.
 const HEDGE_AFTER: Duration = Duration::from_millis(200);
 
-/// Most upstream connections tried at once for one client: one hedge in general, so a slow but
-/// healthy server is not flooded; with FalkorDB compatibility enough to get past every
-/// handshake FalkorDB leaves unanswered (one per connection other clients ended with GOODBYE,
-/// see [`connect_upstream`]) within the handshake timeout.
+/// Most upstream connections tried at once for one client: one hedge, so a slow but healthy
+/// server is not flooded.
 const HANDSHAKE_ATTEMPTS: usize = 2;
+/// The same with FalkorDB compatibility: enough to get past the handshakes FalkorDB leaves
+/// unanswered (one per connection other clients ended with GOODBYE, see [`connect_upstream`])
+/// within the handshake timeout.
 const HANDSHAKE_ATTEMPTS_FALKORDB: usize = 32;
 
 /// How long the proxy spends telling a client why its connection ends before closing anyway.
