@@ -168,31 +168,57 @@ async fn garbage_mid_session_gets_a_failure_and_a_closed_connection() {
     proxy.stop().await.unwrap();
 }
 
+/// The client reaches the proxy, and its first request gets the FAILURE drivers retry on,
+/// then the connection closes.
+async fn expect_transient_failure(proxy: &RunningProxy, version: Version) {
+    let mut c = timeout(NO_HANG, RawClient::connect(proxy.addr, version))
+        .await
+        .expect("not hung")
+        .expect("the proxy answers the handshake");
+    c.w.queue_request(&bolt_tracer::bolt::Request::Hello {
+        extra: [("user_agent", "t/1")].into_iter().collect(),
+    })
+    .unwrap();
+    c.w.flush().await.unwrap();
+    let r = timeout(NO_HANG, c.r.read_message())
+        .await
+        .expect("not hung")
+        .unwrap()
+        .unwrap();
+    let Response::Failure { metadata } = Response::decode(r.payload()).unwrap() else {
+        panic!("expected FAILURE");
+    };
+    let code = metadata
+        .get_str("code")
+        .or_else(|| metadata.get_str("neo4j_code"));
+    assert_eq!(code, Some("Neo.TransientError.General.DatabaseUnavailable"));
+    assert!(matches!(c.r.read_message().await, Ok(None) | Err(_)));
+}
+
 #[tokio::test]
 async fn refused_upstream_gives_a_transient_failure() {
     exporter();
     let nothing_there = format!("127.0.0.1:{}", free_low_port());
     let proxy = RunningProxy::start(&nothing_there).await;
     for version in [Version::V4_4, Version::new(5, 7)] {
-        let mut c = RawClient::connect(proxy.addr, version).await.unwrap();
-        c.w.queue_request(&bolt_tracer::bolt::Request::Hello {
-            extra: [("user_agent", "t/1")].into_iter().collect(),
-        })
-        .unwrap();
-        c.w.flush().await.unwrap();
-        let r = timeout(NO_HANG, c.r.read_message())
-            .await
-            .expect("not hung")
-            .unwrap()
-            .unwrap();
-        let Response::Failure { metadata } = Response::decode(r.payload()).unwrap() else {
-            panic!("expected FAILURE");
-        };
-        let code = metadata
-            .get_str("code")
-            .or_else(|| metadata.get_str("neo4j_code"));
-        assert_eq!(code, Some("Neo.TransientError.General.DatabaseUnavailable"));
-        assert!(matches!(c.r.read_message().await, Ok(None) | Err(_)));
+        expect_transient_failure(&proxy, version).await;
+    }
+    assert!(proxy.is_running());
+    proxy.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn silent_upstream_gives_a_transient_failure_at_the_handshake_timeout() {
+    exporter();
+    // Bound and listening, never accepting: connections complete, handshakes go unanswered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = RunningProxy::start_with(
+        config(&silent.local_addr().unwrap().to_string())
+            .with_handshake_timeout(Duration::from_secs(1)),
+    )
+    .await;
+    for version in [Version::V4_4, Version::new(5, 7)] {
+        expect_transient_failure(&proxy, version).await;
     }
     assert!(proxy.is_running());
     proxy.stop().await.unwrap();

@@ -160,7 +160,9 @@ pub(crate) async fn serve(
             }
             Err(_) => {
                 tracing::warn!(%peer, "bolt-proxy: upstream connection timed out");
-                unavailable(cr, cw, acceptable[0], deadline).await;
+                // The handshake deadline has passed: the farewell gets its own.
+                let farewell = Instant::now() + FAREWELL_TIMEOUT;
+                unavailable(cr, cw, acceptable[0], farewell).await;
                 return;
             }
         };
