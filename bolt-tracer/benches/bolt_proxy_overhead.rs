@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 use bolt_tracer::bolt::{Response, Version};
 use bolt_tracer::proxy::{Proxy, ProxyConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use proxy_support::{FalkorDb, RawClient};
 
@@ -335,16 +334,8 @@ fn main() {
         .with_batch_exporter(spans.clone())
         .build();
     opentelemetry::global::set_tracer_provider(provider.clone());
-    // The proxy's histograms are aggregated in memory, never exported: with no meter provider
-    // they would record into a no-op and the figures would leave their cost out.
-    let meters = SdkMeterProvider::builder()
-        .with_reader(
-            // An hour: no export happens during a run.
-            PeriodicReader::builder(InMemoryMetricExporter::default())
-                .with_interval(Duration::from_secs(3600))
-                .build(),
-        )
-        .build();
+    // The proxy's histograms at their real cost (see `in_memory_meters`).
+    let meters = proxy_support::in_memory_meters();
     opentelemetry::global::set_meter_provider(meters.clone());
 
     proxy_support::init_logs();

@@ -17,13 +17,16 @@
 
 use std::time::{Duration, Instant};
 
+#[path = "../tests/proxy_support/mod.rs"]
+mod proxy_support;
+
 use bolt_tracer::TracedGraph;
 use criterion::{Criterion, criterion_group};
 use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 
 #[derive(Debug)]
@@ -43,18 +46,9 @@ fn query() -> neo4rs::Query {
     neo4rs::query(QUERY).param("id", "tx-000042")
 }
 
-/// A meter of the SDK whose points are aggregated in memory and never exported: the histograms
-/// cost what they cost in a service, without an exporter's work. (With no meter provider the
-/// global meter is a no-op, and the figures would leave that cost out.)
+/// A meter that records at its real cost (see `proxy_support::in_memory_meters`).
 fn sdk_meter() -> (SdkMeterProvider, Meter) {
-    let provider = SdkMeterProvider::builder()
-        .with_reader(
-            // An hour: no export happens during a run.
-            PeriodicReader::builder(InMemoryMetricExporter::default())
-                .with_interval(Duration::from_secs(3600))
-                .build(),
-        )
-        .build();
+    let provider = proxy_support::in_memory_meters();
     let meter = provider.meter("bench");
     (provider, meter)
 }

@@ -204,6 +204,21 @@ fn bolt_handshake_works(port: u16) -> bool {
     s.read_exact(&mut answer).is_ok() && answer[3] == 5
 }
 
+/// A meter provider of the SDK that aggregates in memory and never exports during a run (its
+/// reader's interval is an hour): benches record query histograms at their real cost without
+/// an exporter's work. With no meter provider the global meter is a no-op, and figures would
+/// leave that cost out.
+pub fn in_memory_meters() -> opentelemetry_sdk::metrics::SdkMeterProvider {
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+    SdkMeterProvider::builder()
+        .with_reader(
+            PeriodicReader::builder(InMemoryMetricExporter::default())
+                .with_interval(Duration::from_secs(3600))
+                .build(),
+        )
+        .build()
+}
+
 /// Logs of the proxy on the test's output, filtered by `RUST_LOG` (nothing when unset).
 pub fn init_logs() {
     let _ = tracing_subscriber::fmt()
