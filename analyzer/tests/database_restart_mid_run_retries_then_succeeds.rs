@@ -28,7 +28,7 @@ async fn database_restart_mid_run_retries_then_succeeds() {
     }
     verdicts.wait_for(before.len(), WAIT).await;
 
-    let falkordb = h.stack.falkordb();
+    let falkordb = h.stack.falkordb().expect("FalkorDB");
     falkordb.kill().expect("FalkorDB is killed");
     let during: Vec<String> = (0..9).map(|i| unique(&format!("during{i}"))).collect();
     let mut traces = Vec::new();

@@ -32,7 +32,7 @@ async fn unanswered_labels_are_told_apart_until_the_database_is_back() {
         "indexes already there are refused, which is an answer"
     );
 
-    let falkordb = h.stack.falkordb();
+    let falkordb = h.stack.falkordb().expect("FalkorDB");
     falkordb.kill().expect("FalkorDB is killed");
     assert_eq!(
         graph.prepare().await.unanswered,

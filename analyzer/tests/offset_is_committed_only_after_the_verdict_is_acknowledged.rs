@@ -31,7 +31,7 @@ async fn offset_is_committed_only_after_the_verdict_is_acknowledged() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    h.stack.falkordb().kill().unwrap();
+    h.stack.falkordb().expect("FalkorDB").kill().unwrap();
     let pending = unique("pending");
     let (pending_trace, _) = h.produce(&pending, ordinary(&pending).as_bytes()).await;
     // Wait until the record is being retried (its failed first attempt is a span).
@@ -49,7 +49,7 @@ async fn offset_is_committed_only_after_the_verdict_is_acknowledged() {
     );
     assert!(verdicts.drain_for(Duration::from_millis(300)).await.len() == 1);
 
-    tokio::task::block_in_place(|| h.stack.falkordb().restart()).unwrap();
+    tokio::task::block_in_place(|| h.stack.falkordb().expect("FalkorDB").restart()).unwrap();
     let second = h.spawn(config).await;
     let records = verdicts.wait_for(2, WAIT).await;
     assert_eq!(
