@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Load run of the ingestor: wrk posts valid transactions (distinct ids) at concurrency 64 for 20 s
-# against the release-built ingestor, backed by a mock Kafka cluster, once with tracing off (no
-# OTLP endpoint: spans get ids and travel in headers, nothing is exported) and once with tracing
-# on (OTLP/HTTP to a loopback trace sink that decodes and counts every span). Reports throughput,
-# p50/p99 latency, CPU time and peak resident memory (VmHWM) of the ingestor for each mode, and
-# the throughput tracing costs.
+# against the release-built ingestor, backed by Apache Kafka (one KRaft node in its own JVM, a new
+# one for each run), once with tracing off (no OTLP endpoint: spans get ids and travel in
+# headers, nothing is exported) and once with tracing on (OTLP/HTTP to a loopback trace sink that
+# decodes and counts every span). Reports throughput, p50/p99 latency, CPU time and peak resident
+# memory (VmHWM) of the ingestor for each mode, and the throughput tracing costs. stack_cpu_s is
+# the CPU of the trace sink and the broker together.
 #
 # Usage: scripts/load-ingestor.sh            (both modes, once each)
 #   ROUNDS=3 scripts/load-ingestor.sh       (alternates the modes three times, reports medians:
 #                                            use it on a machine shared with other work)
-#   MODES="traced" DURATION=30s CONNECTIONS=64 THREADS=1 WARMUP=3s scripts/load-ingestor.sh
+#   MODES="traced" DURATION=30s CONNECTIONS=64 THREADS=1 WARMUP=10s scripts/load-ingestor.sh
+#   LOAD_KAFKA=mock scripts/load-ingestor.sh (librdkafka's in-process mock cluster instead: no
+#                                            JDK needed, the stack of the earlier figures)
 #   INGESTOR_LINGER_MS=... and other INGESTOR_* variables are passed to the ingestor.
 set -euo pipefail
 
@@ -20,7 +23,9 @@ ROUNDS=${ROUNDS:-1}
 DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
-WARMUP=${WARMUP:-3s}
+export LOAD_KAFKA=${LOAD_KAFKA:-apache}
+# Each run starts a new broker: a JVM's JIT needs longer under load than the mock to settle.
+if [ "$LOAD_KAFKA" = mock ]; then WARMUP=${WARMUP:-3s}; else WARMUP=${WARMUP:-10s}; fi
 LUA="$ROOT/ingestor/benches/post_transactions.lua"
 
 if ! command -v wrk >/dev/null 2>&1; then
@@ -44,9 +49,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_line FILE PREFIX: prints the value after PREFIX= once the line appears (10 s at most).
+# wait_line FILE PREFIX [SECONDS]: prints the value after PREFIX= once the line appears (10 s at
+# most unless SECONDS says otherwise).
 wait_line() {
-    for _ in $(seq 1 200); do
+    local deadline=$((SECONDS + ${3:-10}))
+    while ((SECONDS <= deadline)); do
         if grep -q "^$2=" "$1" 2>/dev/null; then
             grep "^$2=" "$1" | head -1 | cut -d= -f2-
             return 0
@@ -57,9 +64,11 @@ wait_line() {
     return 1
 }
 
-# cpu_seconds PID: user + system CPU time of a process so far.
+# cpu_seconds PID...: user + system CPU time of the processes so far, together.
 cpu_seconds() {
-    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+    local pid
+    for pid in "$@"; do cat "/proc/$pid/stat"; done |
+        awk -v hz="$(getconf CLK_TCK)" '{ t += $14 + $15 } END { printf "%.2f", t / hz }'
 }
 
 SUMMARY=()
@@ -68,9 +77,16 @@ run_mode() {
     "$STACK" >"$WORK/stack.out" 2>"$WORK/stack.err" </dev/null &
     local stack_pid=$!
     PIDS+=("$stack_pid")
-    local brokers endpoint
-    brokers=$(wait_line "$WORK/stack.out" KAFKA_BROKERS)
+    local brokers endpoint kafka_pids
+    # A JVM takes 5-15 s to start on two idle cores, more on busy ones.
+    brokers=$(wait_line "$WORK/stack.out" KAFKA_BROKERS 300) || { cat "$WORK/stack.err" >&2; return 1; }
+    kafka_pids=$(wait_line "$WORK/stack.out" KAFKA_PIDS)
     endpoint=$(wait_line "$WORK/stack.out" OTEL_EXPORTER_OTLP_ENDPOINT)
+    local stack_pids=("$stack_pid") kafka_list=()
+    if [ -n "$kafka_pids" ]; then
+        IFS=, read -r -a kafka_list <<<"$kafka_pids"
+        stack_pids+=("${kafka_list[@]}")
+    fi
 
     local otel=()
     # The SDK's default span queue (2048) overflows in scheduling hiccups at ~50k spans/s on two
@@ -96,12 +112,12 @@ run_mode() {
         "http://$addr/transactions" >"$WORK/warm.out"
     local cpu_before stack_before
     cpu_before=$(cpu_seconds "$pid")
-    stack_before=$(cpu_seconds "$stack_pid")
+    stack_before=$(cpu_seconds "${stack_pids[@]}")
     LOAD_RUN_ID="$mode-$$-$(date +%s)" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
         -s "$LUA" "http://$addr/transactions" | tee "$WORK/wrk.out" >&2
     local cpu_after stack_after hwm rss
     cpu_after=$(cpu_seconds "$pid")
-    stack_after=$(cpu_seconds "$stack_pid")
+    stack_after=$(cpu_seconds "${stack_pids[@]}")
     hwm=$(awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
     rss=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
 
@@ -123,7 +139,7 @@ run_mode() {
     per_request=$(awk -v c="$cpu" -v r="$requests" 'BEGIN { printf "%.1f", c * 1e6 / r }')
     local spans_per_request
     spans_per_request=$(awk -v s="${spans:-0}" -v r="$requests" -v w="$warm" 'BEGIN { printf "%.3f", s / (r + w) }')
-    local line="mode=$mode $result cpu_s=$cpu cpu_us_per_request=$per_request vmhwm_mib=$hwm vmrss_mib=$rss stack_cpu_s=$stack_cpu spans_exported=$spans spans_per_request=$spans_per_request exit=$code"
+    local line="mode=$mode kafka=$LOAD_KAFKA $result cpu_s=$cpu cpu_us_per_request=$per_request vmhwm_mib=$hwm vmrss_mib=$rss stack_cpu_s=$stack_cpu spans_exported=$spans spans_per_request=$spans_per_request exit=$code"
     echo "RESULT $line"
     SUMMARY+=("$line")
 }
@@ -148,7 +164,7 @@ maximum() {
     done | sort -g | tail -1
 }
 echo
-echo "SUMMARY (median of $ROUNDS round(s), wrk -t$THREADS -c$CONNECTIONS -d$DURATION)"
+echo "SUMMARY (median of $ROUNDS round(s), wrk -t$THREADS -c$CONNECTIONS -d$DURATION, Kafka: $LOAD_KAFKA)"
 for mode in $MODES; do
     echo "  $mode: rps=$(median "$mode" rps) p50_ms=$(median "$mode" p50_ms) p99_ms=$(median "$mode" p99_ms)" \
         "cpu_us_per_request=$(median "$mode" cpu_us_per_request) max_vmhwm_mib=$(maximum "$mode" vmhwm_mib)" \

@@ -2,10 +2,14 @@
 //! the topic to verdicts acknowledged.
 //!
 //! ```text
-//! cargo run -p analyzer --release --example throughput -- [transactions] [partitions]
+//! cargo run -p analyzer --release --example throughput -- [transactions] [partitions] \
+//!     [--graph neo4j|neo4j-latest|falkordb] [--kafka apache|apache-cluster|mock] [--embedded]
 //! ```
 //!
-//! Starts a dev stack (FalkorDB behind the bolt-proxy bridge, Kafka's mock cluster), produces
+//! Starts a dev stack, by default the real one (Neo4j 5.26 and one Apache Kafka node, each in
+//! its own JVM); `--embedded` is FalkorDB behind the bolt-proxy bridge with Kafka's mock cluster,
+//! and `--graph` / `--kafka` (or `DEVSTACK_GRAPH` / `DEVSTACK_KAFKA`, as for `devstack`) choose
+//! each half. It produces
 //! `transactions` (default 5,000) ordinary transactions from the fixtures' generator to a
 //! topic of `partitions` (default 3) partitions, then starts the analyzer with telemetry
 //! installed (spans created, not exported, as with no `OTEL_EXPORTER_OTLP_ENDPOINT`) and times
@@ -17,28 +21,38 @@ use std::time::{Duration, Instant};
 
 use analyzer::{Analyzer, Config};
 use fixtures::transactions::{Dataset, DatasetOptions};
+use fixtures::{DevStack, DevStackOptions, GraphChoice, KafkaChoice};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let wanted: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(5_000);
-    let partitions: i32 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(3);
+    let args = Args::parse()?;
+    let (wanted, partitions) = (args.transactions, args.partitions);
 
     let _telemetry = telemetry::Builder::new("analyzer-throughput")
         .without_otlp()
         .with_log_filter("warn")
         .install()?;
-    let stack = fixtures::DevStack::start(fixtures::DevStackOptions::default()).await?;
+    let stack = DevStack::start(
+        DevStackOptions::default()
+            .with_graph(args.graph)
+            .with_kafka(args.kafka),
+    )
+    .await?;
+    let described = format!("--graph {} --kafka {}", args.graph, args.kafka);
+    eprintln!("stack: {described}");
     let run = std::process::id();
     let topic = format!("throughput.new.{run}");
     let verdict_topic = format!("throughput.verdicts.{run}");
     let dlq_topic = format!("throughput.dlq.{run}");
-    stack.kafka().create_topic(&topic, partitions)?;
-    stack.kafka().create_topic(&verdict_topic, 1)?;
-    stack.kafka().create_topic(&dlq_topic, 1)?;
+    // Apache Kafka's admin calls block until the partitions have leaders.
+    tokio::task::block_in_place(|| -> fixtures::Result<()> {
+        stack.kafka().create_topic(&topic, partitions)?;
+        stack.kafka().create_topic(&verdict_topic, 1)?;
+        stack.kafka().create_topic(&dlq_topic, 1)
+    })?;
 
     // Ordinary traffic only: every transaction runs the full pipeline (write, three rules,
     // mark, verdict); fraud scenarios cost the same.
@@ -72,18 +86,13 @@ async fn main() -> anyhow::Result<()> {
     }
     eprintln!("{total} transactions waiting on {topic} ({partitions} partitions)");
 
-    let vars: HashMap<&str, String> = HashMap::from([
-        ("KAFKA_BROKERS", stack.kafka_brokers().to_string()),
+    let mut vars: HashMap<&str, String> = stack.env().into_iter().collect();
+    vars.extend([
         ("KAFKA_TOPIC", topic.clone()),
         ("KAFKA_GROUP", format!("throughput-{run}")),
         ("KAFKA_VERDICT_TOPIC", verdict_topic.clone()),
         ("KAFKA_DLQ_TOPIC", dlq_topic),
-        ("NEO4J_URI", stack.neo4j_uri()),
-        ("NEO4J_USER", stack.neo4j_user().to_string()),
-        ("NEO4J_PASSWORD", stack.neo4j_password().to_string()),
         ("ANALYZER_STATS_ADDR", "127.0.0.1:0".to_string()),
-        // No NEO4J_DATABASE: until the dev stack's bridge normalises RUN extras, a database
-        // name splits the queries over two FalkorDB graphs (see the tests' harness).
     ]);
     let config = Config::from_lookup(|name| vars.get(name).cloned())?;
 
@@ -111,19 +120,10 @@ async fn main() -> anyhow::Result<()> {
                 first_at.get_or_insert_with(|| started.elapsed());
             }
             Ok(Err(e)) => anyhow::bail!("reading verdicts: {e}"),
-            Err(_) => {
-                // FalkorDB's crash report starts long before the end of its log.
-                let log = stack.falkordb().expect("FalkorDB").log_tail(5_000);
-                let report = log
-                    .find("BUG REPORT START")
-                    .map_or(log.as_str(), |at| &log[at..]);
-                let report: String = report.lines().take(80).collect::<Vec<_>>().join("\n");
-                anyhow::bail!(
-                    "no verdict for 120 s after {seen} of {total}; FalkorDB running: {}; \
-                     its log:\n{report}",
-                    stack.falkordb().expect("FalkorDB").is_running(),
-                )
-            }
+            Err(_) => anyhow::bail!(
+                "no verdict for 120 s after {seen} of {total}; {}",
+                graph_report(&stack)
+            ),
         }
     }
     let elapsed = started.elapsed();
@@ -137,9 +137,9 @@ async fn main() -> anyhow::Result<()> {
     let first = first_at.unwrap_or_default();
     let steady = elapsed.saturating_sub(first).as_secs_f64();
     println!(
-        "analyzer throughput: {total} transactions in {:.2} s = {:.0} transactions/s \
-         ({:.0}/s after the first verdict at {:.2} s; {partitions} partitions; \
-         {} verdicts, {} dead-lettered, {} retries)",
+        "analyzer throughput ({described}): {total} transactions in {:.2} s = {:.0} \
+         transactions/s ({:.0}/s after the first verdict at {:.2} s; {partitions} partitions; \
+         {} verdicts, {} dead-lettered, {} retries, {} FalkorDB restarts)",
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64(),
         (total.saturating_sub(1)) as f64 / steady.max(1e-9),
@@ -147,6 +147,7 @@ async fn main() -> anyhow::Result<()> {
         counts.verdicts,
         counts.dead_lettered,
         counts.retries,
+        stack.falkordb_restarts(),
     );
     if let Some(queries) = stats["queries"].as_array() {
         println!("top queries by total time:");
@@ -163,4 +164,78 @@ async fn main() -> anyhow::Result<()> {
     }
     stack.shutdown().await;
     Ok(())
+}
+
+/// The command line: `[transactions] [partitions]` and the stack's choices.
+struct Args {
+    transactions: usize,
+    partitions: i32,
+    graph: GraphChoice,
+    kafka: KafkaChoice,
+}
+
+impl Args {
+    fn parse() -> anyhow::Result<Args> {
+        let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let mut graph: GraphChoice = from_env("DEVSTACK_GRAPH")
+            .map(|v| v.parse())
+            .transpose()?
+            .unwrap_or_default();
+        let mut kafka: KafkaChoice = from_env("DEVSTACK_KAFKA")
+            .map(|v| v.parse())
+            .transpose()?
+            .unwrap_or_default();
+        let mut numbers = Vec::new();
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let mut value = |flag: &str| {
+                args.next()
+                    .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))
+            };
+            match arg.as_str() {
+                "--graph" => graph = value("--graph")?.parse()?,
+                "--kafka" => kafka = value("--kafka")?.parse()?,
+                "--embedded" => {
+                    graph = GraphChoice::FalkorDb;
+                    kafka = KafkaChoice::Mock;
+                }
+                number => numbers.push(number.to_string()),
+            }
+        }
+        let mut numbers = numbers.into_iter();
+        Ok(Args {
+            transactions: numbers
+                .next()
+                .map(|a| a.parse())
+                .transpose()?
+                .unwrap_or(5_000),
+            partitions: numbers.next().map(|a| a.parse()).transpose()?.unwrap_or(3),
+            graph,
+            kafka,
+        })
+    }
+}
+
+/// Whether the graph server still runs, and the end of its log.
+fn graph_report(stack: &DevStack) -> String {
+    if let Some(falkordb) = stack.falkordb() {
+        // FalkorDB's crash report starts long before the end of its log.
+        let log = falkordb.log_tail(5_000);
+        let report = log
+            .find("BUG REPORT START")
+            .map_or(log.as_str(), |at| &log[at..]);
+        let report: String = report.lines().take(80).collect::<Vec<_>>().join("\n");
+        return format!(
+            "FalkorDB running: {}; its log:\n{report}",
+            falkordb.is_running()
+        );
+    }
+    match stack.neo4j() {
+        Some(neo4j) => format!(
+            "Neo4j running: {}; its log:\n{}",
+            neo4j.is_running(),
+            neo4j.log_tail(80)
+        ),
+        None => "no graph server".into(),
+    }
 }

@@ -56,8 +56,8 @@ pub struct KafkaSettings {
     pub send_timeout: Duration,
     /// How long a fetch waits at the broker for new records (`ANALYZER_FETCH_WAIT_MS`, default
     /// 20; librdkafka's `fetch.wait.max.ms`, whose own default is 500). A Kafka broker answers
-    /// a waiting fetch as soon as a record arrives, but librdkafka's mock cluster (the dev
-    /// stack) only at the end of the wait, which then adds up to the whole wait to every
+    /// a waiting fetch as soon as a record arrives, but librdkafka's mock cluster (the embedded
+    /// dev stack) only at the end of the wait, which then adds up to the whole wait to every
     /// record's latency. At 20 ms an idle consumer sends 50 small fetches a second per broker.
     pub fetch_wait: Duration,
 }

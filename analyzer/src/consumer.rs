@@ -336,6 +336,9 @@ impl Analyzer {
         ));
 
         let mut workers: Vec<JoinHandle<()>> = Vec::new();
+        // Errors in a row: a broker that is away makes librdkafka report one about every
+        // poll, so only the 1st, 2nd, 4th, 8th... of a streak are logged.
+        let mut errors_in_a_row: u64 = 0;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -343,11 +346,22 @@ impl Analyzer {
                 () = &mut shutdown => break,
                 received = self.consumer.recv() => match received {
                     Ok(message) => {
+                        if errors_in_a_row > 0 {
+                            tracing::info!(errors = errors_in_a_row, "consumer receiving again");
+                            errors_in_a_row = 0;
+                        }
                         let record = message.detach();
                         self.dispatch(record, &mut workers, &stop);
                     }
                     Err(e) => {
-                        tracing::warn!(error.type = %telemetry::kafka::error_type(&e), "consumer error");
+                        errors_in_a_row += 1;
+                        if errors_in_a_row.is_power_of_two() {
+                            tracing::warn!(
+                                error.type = %telemetry::kafka::error_type(&e),
+                                errors_in_a_row,
+                                "consumer error"
+                            );
+                        }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },

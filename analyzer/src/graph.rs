@@ -4,10 +4,11 @@
 //!
 //! The model: `(:Account)-[:INITIATED]->(:Transaction)`, and from the transaction
 //! `-[:PAID_WITH]->(:Card)`, `-[:ON_DEVICE]->(:Device)`, `-[:AT_MERCHANT]->(:Merchant)`.
-//! Every node is merged on its `id`; transaction properties are set only on creation, so a
-//! redelivered record changes nothing. Times are epoch milliseconds (FalkorDB must never be
-//! asked for temporal values), parameters are a handful of validated ids and numbers (FalkorDB
-//! splices parameters into a 4 KiB buffer).
+//! Every node is merged on its `id`, which a uniqueness constraint keeps unique on Neo4j even
+//! when partitions merge the same card or device at the same moment ([`FraudGraph::prepare`]);
+//! transaction properties are set only on creation, so a redelivered record changes nothing.
+//! Times are epoch milliseconds (FalkorDB must never be asked for temporal values), parameters
+//! are a handful of validated ids and numbers (FalkorDB splices parameters into a 4 KiB buffer).
 
 use std::time::Duration;
 
@@ -49,14 +50,35 @@ RETURN count(t) AS marked";
 /// What [`FraudGraph::prepare`] achieved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Prepared {
-    /// Labels that got their index now.
+    /// Labels that got their uniqueness constraint now (or, on a server without constraints
+    /// such as FalkorDB, their index).
     pub created: usize,
-    /// Labels the database never answered for: their index may be missing.
+    /// Labels the database never answered for: their constraint or index may be missing.
     pub unanswered: usize,
 }
 
-/// The labels whose `id` is indexed, so every `MERGE` and rule starts from an index seek.
-const INDEXED_LABELS: [&str; 5] = ["Transaction", "Card", "Device", "Account", "Merchant"];
+/// The labels whose `id` is unique, so every `MERGE` and rule starts from an index seek.
+const UNIQUE_ID_LABELS: [&str; 5] = ["Transaction", "Card", "Device", "Account", "Merchant"];
+
+/// Neo4j's refusal of a constraint whose schema already has a plain index.
+const INDEX_ALREADY_EXISTS: &str = "Neo.ClientError.Schema.IndexAlreadyExists";
+
+/// The plain (not constraint-owned) range indexes on `(:$label {id})`: what an earlier analyzer,
+/// which created indexes, or an operator left in the way of the constraint.
+const PLAIN_ID_INDEXES: &str = "SHOW INDEXES YIELD name, type, labelsOrTypes, properties, owningConstraint \
+WHERE type = 'RANGE' AND owningConstraint IS NULL AND labelsOrTypes = [$label] AND properties = ['id'] \
+RETURN name";
+
+/// How one label's schema stands after [`FraudGraph::prepare`] asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LabelSchema {
+    /// Created now.
+    Created,
+    /// The server answered: it was there already (or cannot be had, see the log).
+    Answered,
+    /// No answer: worth another try.
+    Unanswered,
+}
 
 /// What [`FraudGraph::record`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,37 +130,128 @@ impl FraudGraph {
         &self.graph
     }
 
-    /// Creates the `id` indexes, best effort: they only make things faster. Neo4j takes
-    /// `IF NOT EXISTS`; FalkorDB does not and refuses an index it already has, so each label
-    /// tries both forms, and a refusal of both is taken as "already there". A label for which
-    /// the database never answered (unreachable, a pooled connection that died with a restart)
-    /// is counted in [`Prepared::unanswered`]: worth another try.
+    /// Makes `id` unique on every label, best effort: on Neo4j a uniqueness constraint
+    /// (`CREATE CONSTRAINT IF NOT EXISTS ... REQUIRE n.id IS UNIQUE`), without which concurrent
+    /// `MERGE`s of the same id from different partitions can each create a node; the constraint
+    /// brings its index, so lookups stay index seeks. A plain index on the same property, as an
+    /// earlier analyzer created, is replaced by the constraint. A server without constraints
+    /// (FalkorDB) gets the index forms instead: Neo4j's `IF NOT EXISTS` form, then FalkorDB's
+    /// own, which refuses an index it already has (a refusal of every form counts as "already
+    /// there"). A label for which the database never answered (unreachable, a pooled
+    /// connection that died with a restart, a transient error) is counted in
+    /// [`Prepared::unanswered`]: worth another try.
     pub async fn prepare(&self) -> Prepared {
         let mut prepared = Prepared::default();
-        for label in INDEXED_LABELS {
-            let portable = format!("CREATE INDEX IF NOT EXISTS FOR (n:{label}) ON (n.id)");
-            let falkordb = format!("CREATE INDEX FOR (n:{label}) ON (n.id)");
-            let mut answered = false;
-            let mut created = false;
-            for text in [portable, falkordb] {
-                match self.graph.run(query(&text)).await {
-                    Ok(_) => {
-                        created = true;
-                        break;
-                    }
-                    // The server refused this form: it is up, and has the index or wants the
-                    // other form.
-                    Err(neo4rs::Error::Neo4j(_)) => answered = true,
-                    Err(_) => {}
-                }
-            }
-            if created {
-                prepared.created += 1;
-            } else if !answered {
-                prepared.unanswered += 1;
+        for label in UNIQUE_ID_LABELS {
+            match self.prepare_label(label).await {
+                LabelSchema::Created => prepared.created += 1,
+                LabelSchema::Answered => {}
+                LabelSchema::Unanswered => prepared.unanswered += 1,
             }
         }
         prepared
+    }
+
+    async fn prepare_label(&self, label: &str) -> LabelSchema {
+        let refused = match self.unique_constraint(label).await {
+            Ok(schema) => return schema,
+            Err(code) => code,
+        };
+        if refused == INDEX_ALREADY_EXISTS {
+            return self.replace_plain_index(label).await;
+        }
+        // Neo4j refusing the constraint for the data it holds (two nodes already share an
+        // id), or a server that has no constraints: an index at least keeps lookups fast.
+        let schema = self.index(label).await;
+        // The code only: a server's message can quote the duplicated value.
+        if refused.starts_with("Neo.") {
+            tracing::warn!(
+                label,
+                error.type = refused.as_str(),
+                "Neo4j refused the uniqueness constraint; an index stands in for it, and \
+                 concurrent writes of one id may create duplicates"
+            );
+        } else {
+            tracing::debug!(
+                label,
+                error.type = refused.as_str(),
+                "no uniqueness constraints on this server; an index stands in"
+            );
+        }
+        schema
+    }
+
+    /// Asks for the constraint: `Ok` when the server answered for the label, `Err` with the
+    /// code of a refusal worth another form.
+    async fn unique_constraint(&self, label: &str) -> std::result::Result<LabelSchema, String> {
+        let text =
+            format!("CREATE CONSTRAINT IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE");
+        match self.graph.run(query(&text)).await {
+            Ok(summary) if summary.stats.constraints_added > 0 => Ok(LabelSchema::Created),
+            Ok(_) => Ok(LabelSchema::Answered),
+            // Another analyzer creating it at the same moment, a database starting: ask
+            // again later rather than settle for an index that would then be in the way.
+            Err(neo4rs::Error::Neo4j(e)) if e.kind() == neo4rs::Neo4jErrorKind::Transient => {
+                Ok(LabelSchema::Unanswered)
+            }
+            Err(neo4rs::Error::Neo4j(e)) => Err(e.code().to_owned()),
+            Err(_) => Ok(LabelSchema::Unanswered),
+        }
+    }
+
+    /// Drops the plain index on `(:label {id})` and creates the constraint in its place.
+    async fn replace_plain_index(&self, label: &str) -> LabelSchema {
+        let mut names = Vec::new();
+        let listed = async {
+            let mut rows = self
+                .graph
+                .execute(query(PLAIN_ID_INDEXES).param("label", label))
+                .await?;
+            while let Some(row) = rows.next().await? {
+                names.push(row.get::<String>("name")?);
+            }
+            Ok::<_, neo4rs::Error>(())
+        };
+        if listed.await.is_err() {
+            return LabelSchema::Unanswered;
+        }
+        for name in &names {
+            let text = format!("DROP INDEX `{}` IF EXISTS", name.replace('`', "``"));
+            if self.graph.run(query(&text)).await.is_err() {
+                return LabelSchema::Unanswered;
+            }
+        }
+        tracing::info!(
+            label,
+            dropped = names.len(),
+            "plain id index replaced by a uniqueness constraint"
+        );
+        match self.unique_constraint(label).await {
+            Ok(schema) => schema,
+            // Refused again (another index appeared meanwhile, or the data has duplicates):
+            // the next try starts over.
+            Err(_) => LabelSchema::Unanswered,
+        }
+    }
+
+    /// The index forms, for servers without constraints.
+    async fn index(&self, label: &str) -> LabelSchema {
+        let neo4j = format!("CREATE INDEX IF NOT EXISTS FOR (n:{label}) ON (n.id)");
+        let falkordb = format!("CREATE INDEX FOR (n:{label}) ON (n.id)");
+        let mut answered = false;
+        match self.graph.run(query(&neo4j)).await {
+            Ok(summary) if summary.stats.indexes_added > 0 => return LabelSchema::Created,
+            Ok(_) => return LabelSchema::Answered,
+            // Refused: the server is up, and has the index or wants the other form.
+            Err(neo4rs::Error::Neo4j(_)) => answered = true,
+            Err(_) => {}
+        }
+        match self.graph.run(query(&falkordb)).await {
+            Ok(_) => LabelSchema::Created,
+            Err(neo4rs::Error::Neo4j(_)) => LabelSchema::Answered,
+            Err(_) if answered => LabelSchema::Answered,
+            Err(_) => LabelSchema::Unanswered,
+        }
     }
 
     /// Writes the transaction and its neighbours (idempotent).

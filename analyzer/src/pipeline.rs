@@ -122,25 +122,13 @@ impl Failure {
     /// Classifies a graph client error. Only names go into the result: a server's error text
     /// can quote the query or its values.
     pub(crate) fn graph(e: neo4rs::Error) -> Failure {
-        use neo4rs::{Error as E, Neo4jClientErrorKind as Client, Neo4jErrorKind as Kind};
+        use neo4rs::Error as E;
         let unreachable = |kind: &str| Failure {
             database_away: true,
             ..Failure::transient(kind, format!("graph database unreachable ({kind})"))
         };
         match &e {
-            E::Neo4j(n) => {
-                let code = n.code().to_owned();
-                let message = format!("graph database answered {code}");
-                match n.kind() {
-                    // A query the server refuses as written fails the same way every time.
-                    Kind::Client(Client::Other | Client::ProtocolViolation | Client::Unknown) => {
-                        Failure::permanent(code, message)
-                    }
-                    // Transient errors, expired sessions or credentials, database-side
-                    // failures: another try, maybe on another connection, can succeed.
-                    _ => Failure::transient(code, message),
-                }
-            }
+            E::Neo4j(n) => Failure::answered(n.kind(), n.code()),
             E::IOError { .. } => unreachable("io"),
             E::ConnectionError => unreachable("connection"),
             E::ConnectionClosed(_) => unreachable("connection_closed"),
@@ -157,6 +145,28 @@ impl Failure {
                 Failure::permanent("deserialization", "graph answer not understood")
             }
             _ => Failure::permanent("client", "graph client refused the request"),
+        }
+    }
+
+    /// Classifies a status the graph database answered with (`Neo.<class>.<category>.<title>`).
+    ///
+    /// Retried: `Neo.TransientError.*` (deadlocks, lock timeouts, a database that is starting
+    /// or stopping, constraints changed under the transaction), `Neo.DatabaseError.*` (the
+    /// server failed, not the query), and the client errors whose cause is outside the query:
+    /// expired sessions (`Cluster.NotALeader`, a read-only member), terminated transactions
+    /// (Neo4j answers `Neo.TransientError.Transaction.Terminated` when a transaction is ended
+    /// under it, e.g. by a shutdown, which neo4rs files as a client error), security and
+    /// database-not-found answers (credentials or databases being changed). Not retried: every
+    /// other client error (syntax, types, parameters, constraint violations): the query fails
+    /// the same way every time.
+    pub(crate) fn answered(kind: neo4rs::Neo4jErrorKind, code: &str) -> Failure {
+        use neo4rs::{Neo4jClientErrorKind as Client, Neo4jErrorKind as Kind};
+        let message = format!("graph database answered {code}");
+        match kind {
+            Kind::Client(Client::Other | Client::ProtocolViolation | Client::Unknown) => {
+                Failure::permanent(code, message)
+            }
+            _ => Failure::transient(code, message),
         }
     }
 
@@ -478,6 +488,38 @@ mod tests {
         assert!(!closed.permanent);
         let decode = Failure::graph(neo4rs::Error::ConversionError);
         assert!(decode.permanent);
+    }
+
+    /// Neo4j's status codes, as Neo4j 5 sends them, by how the analyzer treats them.
+    #[test]
+    fn neo4j_transient_errors_are_retried_and_client_errors_are_not() {
+        let classify = |code: &str| Failure::answered(neo4rs::Neo4jErrorKind::from(code), code);
+        for code in [
+            "Neo.TransientError.Transaction.DeadlockDetected",
+            "Neo.TransientError.Transaction.LockAcquisitionTimeout",
+            "Neo.TransientError.Transaction.ConstraintsChanged",
+            "Neo.TransientError.General.DatabaseUnavailable",
+            "Neo.TransientError.Transaction.Terminated",
+            "Neo.ClientError.Cluster.NotALeader",
+            "Neo.DatabaseError.General.UnknownError",
+        ] {
+            let failure = classify(code);
+            assert!(!failure.permanent, "{code} is retried");
+            assert_eq!(failure.error_type, code, "the code is the error type");
+            assert!(
+                !failure.database_away,
+                "{code} is an answer: the database is there"
+            );
+        }
+        for code in [
+            "Neo.ClientError.Statement.SyntaxError",
+            "Neo.ClientError.Statement.ParameterMissing",
+            "Neo.ClientError.Statement.TypeError",
+            "Neo.ClientError.Schema.ConstraintValidationFailed",
+            "Neo.ClientError.Request.Invalid",
+        ] {
+            assert!(classify(code).permanent, "{code} is not retried");
+        }
     }
 
     #[tokio::test]

@@ -68,6 +68,12 @@ impl Rule {
     ///   transaction's own included);
     /// - `device_many_accounts`: distinct accounts behind the device's transactions in the
     ///   window (the transaction's own included).
+    ///
+    /// The two counting rules walk from the card or device in a second `MATCH`: within one
+    /// pattern Neo4j never uses a relationship twice, so `(t)-[:PAID_WITH]->(c)<-[:PAID_WITH]-(o)`
+    /// can never give `o = t` there, and the transaction's own device or account would go
+    /// uncounted (FalkorDB has no such rule, which hid the difference). Across clauses the
+    /// relationship may be used again, on both servers.
     pub fn cypher(self) -> &'static str {
         match self {
             Rule::CardDeviceRing => {
@@ -77,12 +83,14 @@ impl Rule {
                  RETURN count(DISTINCT o) AS matches"
             }
             Rule::CardManyDevices => {
-                "MATCH (t:Transaction {id: $id})-[:PAID_WITH]->(:Card)<-[:PAID_WITH]-(o:Transaction)-[:ON_DEVICE]->(d:Device) \
+                "MATCH (t:Transaction {id: $id})-[:PAID_WITH]->(c:Card) \
+                 MATCH (c)<-[:PAID_WITH]-(o:Transaction)-[:ON_DEVICE]->(d:Device) \
                  WHERE abs(o.timestamp_ms - t.timestamp_ms) <= $window_ms \
                  RETURN count(DISTINCT d) AS matches"
             }
             Rule::DeviceManyAccounts => {
-                "MATCH (t:Transaction {id: $id})-[:ON_DEVICE]->(:Device)<-[:ON_DEVICE]-(o:Transaction)<-[:INITIATED]-(a:Account) \
+                "MATCH (t:Transaction {id: $id})-[:ON_DEVICE]->(v:Device) \
+                 MATCH (v)<-[:ON_DEVICE]-(o:Transaction)<-[:INITIATED]-(a:Account) \
                  WHERE abs(o.timestamp_ms - t.timestamp_ms) <= $window_ms \
                  RETURN count(DISTINCT a) AS matches"
             }

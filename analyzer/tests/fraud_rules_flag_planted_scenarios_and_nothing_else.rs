@@ -18,11 +18,12 @@ async fn fraud_rules_flag_planted_scenarios_and_nothing_else() {
     let running = h.spawn(h.config()).await;
     let mut verdicts = h.verdicts();
 
-    // A namespace of our own: ids never collide with another run's in a shared graph.
-    let namespace = format!("r{}", std::process::id());
+    // A namespace of our own: the generator's ids are deterministic, and the graph is shared
+    // with every other test of the run (and, outside `scripts/test.sh`, with earlier runs).
+    let namespace = unique("r");
     let dataset = Dataset::generate(
         &DatasetOptions::new(7)
-            .with_namespace(namespace)
+            .with_namespace(namespace.as_str())
             .with_customers(12)
             .with_fraud_repetitions(1),
     )
@@ -85,7 +86,7 @@ async fn fraud_rules_flag_planted_scenarios_and_nothing_else() {
     let n = count(
         &graph,
         "MATCH (t:Transaction) WHERE t.id STARTS WITH $prefix AND t.suspicious = true RETURN count(t) AS n",
-        &format!("r{}:", std::process::id()),
+        &format!("{namespace}:"),
     )
     .await;
     assert_eq!(n, flagged);

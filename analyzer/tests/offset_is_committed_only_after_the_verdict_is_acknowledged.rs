@@ -2,6 +2,11 @@
 //! the record is still being retried leaves the group's offset before it, and the next
 //! analyzer of the group receives it again and answers it. The record before it, answered,
 //! is committed.
+//!
+//! What keeps the record from succeeding is a real Neo4j transaction, not an outage: the test
+//! holds the write lock on the record's card in a transaction of its own, so every attempt
+//! waits on the lock until its timeout, and the shared database stays up for everyone else.
+//! Rolling that transaction back lets the next analyzer through.
 
 mod support;
 
@@ -17,7 +22,7 @@ async fn offset_is_committed_only_after_the_verdict_is_acknowledged() {
     let mut config = h.config();
     // Retries that outlast the test's patience: the record stays in flight until shutdown.
     config.retry = RetryPolicy::new(1_000, Duration::from_millis(50), Duration::from_millis(200))
-        .with_attempt_timeout(Duration::from_secs(5));
+        .with_attempt_timeout(Duration::from_secs(2));
 
     let first = h.spawn(config.clone()).await;
     let mut verdicts = h.verdicts();
@@ -31,11 +36,34 @@ async fn offset_is_committed_only_after_the_verdict_is_acknowledged() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    h.stack.falkordb().expect("FalkorDB").kill().unwrap();
+    // The pending record's card exists already, write-locked by an open transaction: linking
+    // the record to it has to wait for the lock.
     let pending = unique("pending");
+    let card = format!("{pending}-card");
+    let graph = h.graph();
+    graph
+        .run(neo4rs::query("CREATE (:Card {id: $id})").param("id", card.as_str()))
+        .await
+        .expect("the card is created");
+    let mut lock = graph
+        .start_txn()
+        .await
+        .expect("a transaction of the test's");
+    lock.run(
+        neo4rs::query("MATCH (c:Card {id: $id}) SET c.held = true").param("id", card.as_str()),
+    )
+    .await
+    .expect("the card is write-locked");
+
     let (pending_trace, _) = h.produce(&pending, ordinary(&pending).as_bytes()).await;
     // Wait until the record is being retried (its failed first attempt is a span).
-    wait_for_trace(pending_trace, |s| s.iter().any(|x| x.name == "attempt 1")).await;
+    let spans = wait_for_trace(pending_trace, |s| s.iter().any(|x| x.name == "attempt 1")).await;
+    let attempt = spans.iter().find(|s| s.name == "attempt 1").unwrap();
+    assert_eq!(
+        attr(attempt, "error.type").as_deref(),
+        Some("timeout"),
+        "the attempt waited on the lock until its timeout"
+    );
     let counts = first.stop().await;
     assert_eq!(counts.verdicts, 1);
     assert_eq!(
@@ -49,7 +77,7 @@ async fn offset_is_committed_only_after_the_verdict_is_acknowledged() {
     );
     assert!(verdicts.drain_for(Duration::from_millis(300)).await.len() == 1);
 
-    tokio::task::block_in_place(|| h.stack.falkordb().expect("FalkorDB").restart()).unwrap();
+    lock.rollback().await.expect("the lock is released");
     let second = h.spawn(config).await;
     let records = verdicts.wait_for(2, WAIT).await;
     assert_eq!(
@@ -68,4 +96,11 @@ async fn offset_is_committed_only_after_the_verdict_is_acknowledged() {
     let counts = second.stop().await;
     assert_eq!(counts.verdicts, 1);
     assert_eq!(h.committed(0), Some(2));
+    let linked = count(
+        &graph,
+        "MATCH (:Transaction {id: $prefix})-[:PAID_WITH]->(c:Card) RETURN count(c) AS n",
+        &pending,
+    )
+    .await;
+    assert_eq!(linked, 1, "written once, to the card that was locked");
 }

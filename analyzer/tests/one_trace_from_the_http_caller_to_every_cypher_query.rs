@@ -1,20 +1,24 @@
 //! The mission, checked from outside the processes: the built `ingestor` and `analyzer` binaries
-//! run as a user runs them (configured by the dev stack's settings, exporting OTLP/HTTP to a
-//! collector), and what they export is one trace per transaction:
+//! run as a user runs them (configured by environment variables for the run's shared Neo4j 5.26
+//! and Apache Kafka, on topics and a group of their own, exporting OTLP/HTTP to a collector),
+//! and what they export is one trace per transaction:
 //! caller -> ingestor SERVER span -> ingestor PRODUCER span -> analyzer CONSUMER span -> every
 //! Cypher CLIENT span and the verdict's PRODUCER span, each the child of the one before.
 //! Records that carry only Datadog headers, or both styles agreeing or disagreeing, are continued
 //! by the rules of dd-trace.
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use fixtures::otlp::{CollectedSpan, Collector, SpanKind};
-use fixtures::{DevStack, DevStackOptions, Service, free_port, wait_until_ready};
+use fixtures::{Service, free_port, wait_until_ready};
 use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use support::unique;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -41,9 +45,12 @@ fn ingestor_binary() -> PathBuf {
     exe
 }
 
-/// A dev stack, a collector, and the analyzer binary exporting to it.
+/// The shared servers, this test's topics and group, a collector, and the analyzer binary
+/// exporting to it.
 struct Pipeline {
-    stack: DevStack,
+    brokers: String,
+    topic: String,
+    verdict_topic: String,
     collector: Collector,
     env: Vec<(&'static str, String)>,
     analyzer: Service,
@@ -52,10 +59,42 @@ struct Pipeline {
 impl Pipeline {
     async fn start() -> Pipeline {
         let collector = Collector::start().await.expect("OTLP collector");
-        let stack = DevStack::start(DevStackOptions::default())
+        let (neo4j, kafka) = tokio::task::spawn_blocking(|| {
+            let neo4j = fixtures::shared::neo4j().unwrap_or_else(|e| panic!("shared Neo4j: {e}"));
+            let kafka = fixtures::shared::kafka().unwrap_or_else(|e| panic!("shared Kafka: {e}"));
+            (neo4j, kafka)
+        })
+        .await
+        .expect("the shared servers");
+        let topic = unique("e2e.new");
+        let verdict_topic = unique("e2e.verdicts");
+        let dlq_topic = unique("e2e.dlq");
+        {
+            let topics = [
+                (topic.clone(), 3),
+                (verdict_topic.clone(), 1),
+                (dlq_topic.clone(), 1),
+            ];
+            tokio::task::spawn_blocking(move || {
+                let topics: Vec<(&str, i32)> =
+                    topics.iter().map(|(t, p)| (t.as_str(), *p)).collect();
+                kafka.create_topics(&topics)
+            })
             .await
-            .expect("dev stack");
-        let mut env = stack.env();
+            .expect("creating the topics")
+            .expect("the test's topics are created");
+        }
+        let mut env = vec![
+            ("KAFKA_BROKERS", kafka.bootstrap.clone()),
+            ("KAFKA_TOPIC", topic.clone()),
+            ("KAFKA_VERDICT_TOPIC", verdict_topic.clone()),
+            ("KAFKA_DLQ_TOPIC", dlq_topic),
+            ("KAFKA_GROUP", unique("e2e-group")),
+            ("NEO4J_URI", neo4j.uri.clone()),
+            ("NEO4J_USER", neo4j.user.clone()),
+            ("NEO4J_PASSWORD", neo4j.password.clone()),
+            ("NEO4J_DATABASE", neo4j.database.clone()),
+        ];
         env.extend([
             ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".into()),
@@ -68,7 +107,9 @@ impl Pipeline {
         let analyzer = Service::start(Path::new(env!("CARGO_BIN_EXE_analyzer")), &env)
             .expect("the analyzer binary starts");
         Pipeline {
-            stack,
+            brokers: kafka.bootstrap.clone(),
+            topic,
+            verdict_topic,
             collector,
             env,
             analyzer,
@@ -79,12 +120,13 @@ impl Pipeline {
     /// verdict's producer span.
     async fn analyzed_trace(&self, trace_id: &str) -> Vec<CollectedSpan> {
         let trace_id = trace_id.to_owned();
+        let verdict_send = format!("send {}", self.verdict_topic);
         self.collector
             .wait_for(
                 |spans| {
                     let mine: Vec<_> = spans.iter().filter(|s| s.trace_id == trace_id).collect();
                     mine.iter().any(|s| s.kind == SpanKind::Consumer)
-                        && mine.iter().any(|s| s.name == "send transactions.verdicts")
+                        && mine.iter().any(|s| s.name == verdict_send)
                         && mine
                             .iter()
                             .filter(|s| s.str_attr("db.system.name") == Some("neo4j"))
@@ -107,7 +149,6 @@ impl Pipeline {
 
     async fn stop(mut self) {
         assert!(self.analyzer.stop(), "the analyzer exits on SIGTERM");
-        self.stack.shutdown().await;
     }
 }
 
@@ -123,10 +164,15 @@ fn only<'a>(
 
 /// Asserts the analyzer's part of a trace: one CONSUMER span, child of `parent`, whose children
 /// are the Cypher spans (no literal in their text) and the verdict's PRODUCER span.
-fn assert_analyzer_part(spans: &[CollectedSpan], parent: &str, id: &str) -> String {
+fn assert_analyzer_part(
+    pipeline: &Pipeline,
+    spans: &[CollectedSpan],
+    parent: &str,
+    id: &str,
+) -> String {
     let consumer = only(spans, "CONSUMER", |s| s.kind == SpanKind::Consumer);
     assert_eq!(consumer.service_name, "analyzer");
-    assert_eq!(consumer.name, "process transactions.new");
+    assert_eq!(consumer.name, format!("process {}", pipeline.topic));
     assert_eq!(
         consumer.parent_span_id.as_deref(),
         Some(parent),
@@ -149,9 +195,8 @@ fn assert_analyzer_part(spans: &[CollectedSpan], parent: &str, id: &str) -> Stri
         assert!(!text.contains(id), "no literal in {text}");
         assert!(q.str_attr("db.query.summary").is_some());
     }
-    let verdict = only(spans, "verdict PRODUCER", |s| {
-        s.name == "send transactions.verdicts"
-    });
+    let verdict_send = format!("send {}", pipeline.verdict_topic);
+    let verdict = only(spans, "verdict PRODUCER", |s| s.name == verdict_send);
     assert_eq!(verdict.kind, SpanKind::Producer);
     assert_eq!(
         verdict.parent_span_id.as_deref(),
@@ -166,7 +211,7 @@ fn transaction(id: &str) -> String {
         "account_id": format!("acct-{id}"),
         "card_id": format!("card-{id}"),
         "device_id": format!("dev-{id}"),
-        "merchant_id": "m-1",
+        "merchant_id": format!("m-{id}"),
         "amount": "42.50",
         "currency": "EUR",
         "timestamp": "2026-11-24T10:00:00Z",
@@ -190,7 +235,7 @@ async fn a_callers_traceparent_reaches_every_cypher_query() {
 
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
     let caller = "b7ad6b7169203331";
-    let id = format!("e2e-w3c-{}", std::process::id());
+    let id = unique("e2e-w3c");
     let response = http
         .post(format!("{base}/transactions"))
         .header("content-type", "application/json")
@@ -208,12 +253,12 @@ async fn a_callers_traceparent_reaches_every_cypher_query() {
     let send = only(&spans, "ingestor PRODUCER", |s| {
         s.kind == SpanKind::Producer && s.service_name == "ingestor"
     });
-    assert_eq!(send.name, "send transactions.new");
+    assert_eq!(send.name, format!("send {}", pipeline.topic));
     assert_eq!(
         send.parent_span_id.as_deref(),
         Some(server.span_id.as_str())
     );
-    assert_analyzer_part(&spans, &send.span_id, &id);
+    assert_analyzer_part(&pipeline, &spans, &send.span_id, &id);
     for span in &spans {
         for value in span.attributes.values() {
             assert!(
@@ -228,10 +273,10 @@ async fn a_callers_traceparent_reaches_every_cypher_query() {
     pipeline.stop().await;
 }
 
-/// Produces `payload` to `transactions.new` with exactly these headers.
-async fn produce(stack: &DevStack, id: &str, headers: &[(&str, String)]) {
+/// Produces a transaction to the pipeline's input topic with exactly these headers.
+async fn produce(pipeline: &Pipeline, id: &str, headers: &[(&str, String)]) {
     let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", stack.kafka_brokers())
+        .set("bootstrap.servers", &pipeline.brokers)
         .create()
         .expect("producer");
     let mut owned = OwnedHeaders::new();
@@ -244,7 +289,7 @@ async fn produce(stack: &DevStack, id: &str, headers: &[(&str, String)]) {
     let payload = transaction(id);
     producer
         .send(
-            FutureRecord::to(fixtures::TRANSACTIONS_TOPIC)
+            FutureRecord::to(&pipeline.topic)
                 .key(id)
                 .payload(&payload)
                 .headers(owned),
@@ -275,33 +320,32 @@ fn datadog(trace_lower: &str, tags: &str) -> Vec<(&'static str, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn datadog_headers_are_continued_by_dd_traces_rules() {
     let pipeline = Pipeline::start().await;
-    let run = std::process::id();
 
     // Only Datadog headers: the 128-bit trace id is rebuilt from `_dd.p.tid`.
-    let only_dd = format!("e2e-dd-{run}");
-    produce(&pipeline.stack, &only_dd, &datadog(DD_LOWER, DD_TID)).await;
+    let only_dd = unique("e2e-dd");
+    produce(&pipeline, &only_dd, &datadog(DD_LOWER, DD_TID)).await;
     let spans = pipeline.analyzed_trace(TRACE_ID).await;
-    assert_analyzer_part(&spans, DD_PARENT_HEX, &only_dd);
+    assert_analyzer_part(&pipeline, &spans, DD_PARENT_HEX, &only_dd);
     pipeline.collector.clear();
 
     // Both styles, same trace: the W3C parent is taken.
-    let agreeing = format!("e2e-agree-{run}");
+    let agreeing = unique("e2e-agree");
     let mut headers = datadog(DD_LOWER, DD_TID);
     headers.push(("traceparent", format!("00-{TRACE_ID}-{W3C_PARENT}-01")));
-    produce(&pipeline.stack, &agreeing, &headers).await;
+    produce(&pipeline, &agreeing, &headers).await;
     let spans = pipeline.analyzed_trace(TRACE_ID).await;
-    assert_analyzer_part(&spans, W3C_PARENT, &agreeing);
+    assert_analyzer_part(&pipeline, &spans, W3C_PARENT, &agreeing);
     pipeline.collector.clear();
 
     // Both styles, different traces: the first configured style (tracecontext) wins and the
     // Datadog context becomes a link of the consumer span.
-    let disagreeing = format!("e2e-disagree-{run}");
+    let disagreeing = unique("e2e-disagree");
     let other = "5b8efff798038103d269b633813fc60c";
     let mut headers = datadog(DD_LOWER, DD_TID);
     headers.push(("traceparent", format!("00-{other}-{W3C_PARENT}-01")));
-    produce(&pipeline.stack, &disagreeing, &headers).await;
+    produce(&pipeline, &disagreeing, &headers).await;
     let spans = pipeline.analyzed_trace(other).await;
-    let consumer_id = assert_analyzer_part(&spans, W3C_PARENT, &disagreeing);
+    let consumer_id = assert_analyzer_part(&pipeline, &spans, W3C_PARENT, &disagreeing);
     let consumer = spans.iter().find(|s| s.span_id == consumer_id).unwrap();
     assert!(
         consumer

@@ -42,7 +42,7 @@ async fn redelivered_record_changes_nothing_in_the_graph() {
     h.produce(&id, payload.as_bytes()).await;
     verdicts.wait_for(1, WAIT).await;
     let first = neighbourhood(&graph, &id).await;
-    // Transaction, card, device, account (the merchant is shared and named differently).
+    // Transaction, card, device, account (the merchant's id does not start with the id).
     assert_eq!(first, (4, 4, 1), "nodes, relationships, transactions");
     let properties =
         "MATCH (t:Transaction {id: $prefix}) RETURN t.amount_minor + t.timestamp_ms AS n";
@@ -62,7 +62,7 @@ async fn redelivered_record_changes_nothing_in_the_graph() {
     let merchants = count(
         &graph,
         "MATCH (m:Merchant) WHERE m.id = $prefix RETURN count(m) AS n",
-        "merchant-1",
+        &merchant_of(&id),
     )
     .await;
     assert_eq!(merchants, 1);

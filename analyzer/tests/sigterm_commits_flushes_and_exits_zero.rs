@@ -15,22 +15,22 @@ async fn sigterm_commits_flushes_and_exits_zero() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_analyzer"))
-        .envs(h.stack.env())
-        // See `Harness::config`: no database name until the bridge normalises RUN extras.
-        .env_remove("NEO4J_DATABASE")
-        .env("KAFKA_TOPIC", &h.topic)
-        .env("KAFKA_GROUP", &h.group)
-        .env("KAFKA_VERDICT_TOPIC", &h.verdict_topic)
-        .env("KAFKA_DLQ_TOPIC", &h.dlq_topic)
-        .env("ANALYZER_STATS_ADDR", format!("127.0.0.1:{stats_port}"))
-        // A long auto-commit interval: only the shutdown's own commit can make the test pass.
-        .env("ANALYZER_COMMIT_INTERVAL_MS", "600000")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("the analyzer binary starts");
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_analyzer"))
+            .envs(h.env())
+            .env("KAFKA_TOPIC", &h.topic)
+            .env("KAFKA_GROUP", &h.group)
+            .env("KAFKA_VERDICT_TOPIC", &h.verdict_topic)
+            .env("KAFKA_DLQ_TOPIC", &h.dlq_topic)
+            .env("ANALYZER_STATS_ADDR", format!("127.0.0.1:{stats_port}"))
+            // A long auto-commit interval: only the shutdown's own commit can make the test pass.
+            .env("ANALYZER_COMMIT_INTERVAL_MS", "600000")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("the analyzer binary starts"),
+    );
 
     let mut verdicts = h.verdicts();
     let ids: Vec<String> = (0..4).map(|i| unique(&format!("sig{i}"))).collect();
@@ -39,22 +39,34 @@ async fn sigterm_commits_flushes_and_exits_zero() {
     }
     verdicts.wait_for(ids.len(), WAIT).await;
 
-    let stats: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{stats_port}/stats"))
-        .await
-        .expect("stats endpoint answers")
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(stats["messages"]["verdicts"], ids.len());
+    // The counter moves once the verdict's ack is back, which can be a moment after a reader
+    // sees the verdict.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let stats: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{stats_port}/stats"))
+            .await
+            .expect("stats endpoint answers")
+            .json()
+            .await
+            .unwrap();
+        if stats["messages"]["verdicts"] == ids.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the statistics count every verdict: {stats:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(30);
     let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
+        if let Some(exit) = child.0.try_wait().unwrap() {
             break exit;
         }
         assert!(
@@ -71,4 +83,16 @@ async fn sigterm_commits_flushes_and_exits_zero() {
         ids.len() as i64,
         "every answered record committed at shutdown"
     );
+}
+
+/// The analyzer's process, killed if the test ends (a failed assertion) before it exits.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }

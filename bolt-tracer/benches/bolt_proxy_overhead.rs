@@ -1,15 +1,21 @@
-//! What bolt-proxy costs: added median latency and throughput, direct to FalkorDB vs through
-//! the proxy passing frames through (Bolt 5.7 client) and translating (Bolt 4.4 client), for
-//! `RETURN 1` and for a 10,000-row query, with 1 client and with 16 concurrent clients.
+//! What bolt-proxy costs: added median latency and throughput, direct to the database vs
+//! through a plain TCP relay vs through the proxy, for `RETURN 1` and for a 10,000-row query,
+//! with 1 client and with 16 concurrent clients.
 //!
-//! `cargo bench -p bolt-tracer --bench bolt_proxy_overhead` (set `BENCH_SECS` to change the
-//! length of each throughput run, default 1; `BENCH_PLACEMENT=split` runs the clients and the
-//! proxy on CPU 0 and FalkorDB on the other CPUs, see [`Placement`]). Latency samples interleave the four paths query
-//! by query in random order; throughput runs the paths in a fresh random order in each of 5
-//! rounds, and shares of direct throughput are taken within a round, so the machine's drift
-//! (large on a shared VM) spreads over every path instead of landing on one. FalkorDB
-//! crashes under sustained concurrent load, so each throughput run gets a fresh instance and is
-//! repeated if it crashes anyway. Spans are recorded by the OpenTelemetry SDK with a
+//! `cargo bench -p bolt-tracer --bench bolt_proxy_overhead` measures FalkorDB: the proxy
+//! passing frames through (Bolt 5.7 client) and translating (Bolt 4.4 client).
+//! `BENCH_UPSTREAM=neo4j` measures the run's shared Neo4j 5.26 instead
+//! (`fixtures::shared::neo4j()`: `source` the session's `FIXTURES_NEO4J_*` variables, or one is
+//! started), passing through at Bolt 5.8; Neo4j speaks 4.4 itself, so nothing is translated.
+//! Set `BENCH_SECS` to change the length of each throughput run (default 1);
+//! `BENCH_PLACEMENT=split` runs the clients and the proxy on CPU 0 and FalkorDB on the other
+//! CPUs (FalkorDB only: the shared Neo4j's JVM is not this bench's to confine), see
+//! [`Placement`]. Latency samples interleave the paths query by query in random order;
+//! throughput runs the paths in a fresh random order in each of 5 rounds, and shares of direct
+//! throughput are taken within a round, so the machine's drift (large on a shared VM) spreads
+//! over every path instead of landing on one. FalkorDB crashes under sustained concurrent
+//! load, so each of its throughput runs gets a fresh instance and is repeated if it crashes
+//! anyway. Spans are recorded by the OpenTelemetry SDK with a
 //! batch processor into an exporter that drops them, and the query histograms by the SDK's
 //! meter into memory, so the cost of tracing is included.
 //! The clients are minimal Bolt clients on the crate's codec; they decode every record on every
@@ -27,7 +33,7 @@ use bolt_tracer::bolt::{Response, Version};
 use bolt_tracer::proxy::{Proxy, ProxyConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
-use proxy_support::{FalkorDb, RawClient};
+use proxy_support::{FALKORDB_USER, FalkorDb, Neo4jEndpoint, RawClient};
 
 /// Counts spans and drops them.
 #[derive(Debug, Default, Clone)]
@@ -48,6 +54,70 @@ struct Target {
     name: &'static str,
     addr: SocketAddr,
     version: Version,
+    user: &'static str,
+    password: &'static str,
+}
+
+impl Target {
+    async fn login(&self) -> RawClient {
+        RawClient::login_as(self.addr, self.version, self.user, self.password).await
+    }
+}
+
+/// The database the bench measures (`BENCH_UPSTREAM`).
+enum Database {
+    /// A FalkorDB of the bench's own, restarted for every throughput run.
+    FalkorDb(FalkorDb),
+    /// The run's shared Neo4j 5.26.
+    Neo4j(&'static Neo4jEndpoint),
+}
+
+impl Database {
+    fn start(placement: Placement) -> Database {
+        match std::env::var("BENCH_UPSTREAM").as_deref() {
+            Ok("falkordb") | Err(_) => Database::FalkorDb(FalkorDb::start_on_cpus(
+                proxy_support::free_low_port(),
+                placement.server_cpus(),
+            )),
+            Ok("neo4j") => {
+                assert!(
+                    placement == Placement::Free,
+                    "BENCH_PLACEMENT=split confines FalkorDB only; the shared Neo4j is not the bench's to pin"
+                );
+                Database::Neo4j(proxy_support::neo4j())
+            }
+            Ok(other) => panic!("BENCH_UPSTREAM must be falkordb or neo4j, not {other:?}"),
+        }
+    }
+
+    fn bolt_addr(&self) -> SocketAddr {
+        match self {
+            Database::FalkorDb(db) => db.bolt_addr().parse().unwrap(),
+            Database::Neo4j(n) => n.addr(),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Database::FalkorDb(_) => "FalkorDB",
+            Database::Neo4j(_) => "Neo4j 5.26",
+        }
+    }
+
+    /// The 5.x version clients speak to it, and whether 4.4 clients are translated.
+    fn v5(&self) -> (Version, bool) {
+        match self {
+            Database::FalkorDb(_) => (Version::V5_7, true),
+            Database::Neo4j(_) => (Version::V5_8, false),
+        }
+    }
+
+    fn credentials(&self) -> (&'static str, &'static str) {
+        match self {
+            Database::FalkorDb(_) => (FALKORDB_USER, ""),
+            Database::Neo4j(n) => (n.user.as_str(), n.password.as_str()),
+        }
+    }
 }
 
 /// Runs `query` to the end on `c`; returns the number of records.
@@ -98,7 +168,7 @@ async fn latencies(
 ) -> Vec<(Duration, Duration)> {
     let mut conns = Vec::new();
     for t in targets {
-        conns.push(RawClient::login(t.addr, t.version).await);
+        conns.push(t.login().await);
     }
     for c in &mut conns {
         for _ in 0..rounds / 10 + 5 {
@@ -150,7 +220,7 @@ async fn throughput(
 ) -> Result<(f64, Duration), String> {
     let mut conns = Vec::new();
     for _ in 0..clients {
-        conns.push(RawClient::login(t.addr, t.version).await);
+        conns.push(t.login().await);
     }
     let done = Arc::new(AtomicU64::new(0));
     let cpu0 = cpu_time();
@@ -178,11 +248,11 @@ async fn throughput(
     ))
 }
 
-/// [`throughput`] on a fresh FalkorDB each time, retried when FalkorDB crashes: it segfaults
-/// under 8 or more concurrent Bolt connections after some thousands of queries (measured with
-/// direct clients, no proxy involved).
+/// [`throughput`]; on FalkorDB, on a fresh instance each time, retried when it crashes: it
+/// segfaults under 8 or more concurrent Bolt connections after some thousands of queries
+/// (measured with direct clients, no proxy involved).
 async fn throughput_on_fresh_db(
-    db: &mut FalkorDb,
+    db: &mut Database,
     placement: Placement,
     t: Target,
     query: &'static str,
@@ -190,6 +260,14 @@ async fn throughput_on_fresh_db(
     secs: f64,
     rows: usize,
 ) -> (f64, Duration) {
+    let db = match db {
+        Database::FalkorDb(db) => db,
+        Database::Neo4j(_) => {
+            return throughput(t, query, clients, secs, rows)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", t.name));
+        }
+    };
     for _ in 0..8 {
         let port = db.bolt_port;
         db.kill();
@@ -339,12 +417,12 @@ fn main() {
     opentelemetry::global::set_meter_provider(meters.clone());
 
     proxy_support::init_logs();
-    let mut db = FalkorDb::start_on_cpus(proxy_support::free_low_port(), placement.server_cpus());
+    let mut db = Database::start(placement);
     // The proxy gets a runtime of its own, built as the bolt-proxy binary's (`#[tokio::main]`:
     // one worker per CPU), and the clients another: the proxy's work is not hidden inside the
     // clients' scheduling. (A single-threaded runtime for the proxy measured the same.)
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let upstream = db.bolt_addr();
+    let upstream = db.bolt_addr().to_string();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -360,26 +438,40 @@ fn main() {
         });
     });
     let (proxy_addr, relay_addr) = addr_rx.recv().unwrap();
-    let plain_relay = Target {
-        name: "plain TCP relay (reference)",
-        addr: relay_addr,
-        version: Version::new(5, 7),
+    let (v5, translates) = db.v5();
+    let (user, password) = db.credentials();
+    let target = |name, addr, version| Target {
+        name,
+        addr,
+        version,
+        user,
+        password,
     };
-    let direct = Target {
-        name: "direct (5.7)",
-        addr: format!("127.0.0.1:{}", db.bolt_port).parse().unwrap(),
-        version: Version::new(5, 7),
-    };
-    let passthrough = Target {
-        name: "proxy passthrough (5.7)",
-        addr: proxy_addr,
-        version: Version::new(5, 7),
-    };
-    let translating = Target {
-        name: "proxy translating (4.4 -> 5.7)",
-        addr: proxy_addr,
-        version: Version::V4_4,
-    };
+    let direct = target(
+        if translates {
+            "direct (5.7)"
+        } else {
+            "direct (5.8)"
+        },
+        db.bolt_addr(),
+        v5,
+    );
+    let plain_relay = target("plain TCP relay (reference)", relay_addr, v5);
+    let passthrough = target(
+        if translates {
+            "proxy passthrough (5.7)"
+        } else {
+            "proxy passthrough (5.8)"
+        },
+        proxy_addr,
+        v5,
+    );
+    let translating = target("proxy translating (4.4 -> 5.7)", proxy_addr, Version::V4_4);
+    let mut targets = vec![direct, plain_relay, passthrough];
+    if translates {
+        targets.push(translating);
+    }
+    println!("\nupstream: {}", db.name());
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -398,7 +490,6 @@ fn main() {
             ),
         ] {
             let iters = if full { iters } else { iters / 10 };
-            let targets = [direct, plain_relay, passthrough, translating];
             let lat = latencies(&targets, query, iters, rows, &mut rng).await;
             let mut figs: Vec<Figures> = lat
                 .into_iter()

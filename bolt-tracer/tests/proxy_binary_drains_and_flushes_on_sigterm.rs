@@ -1,6 +1,7 @@
-//! The `bolt-proxy` binary on SIGTERM: stops accepting, lets the query in flight finish within
-//! the grace period, flushes its spans over real OTLP/HTTP, and exits 0. The spans are read by a
-//! minimal OTLP collector in this test, decoded with `opentelemetry-proto` as a collector would.
+//! The `bolt-proxy` binary in front of Neo4j, on SIGTERM: stops accepting, lets the query in
+//! flight finish within the grace period, flushes its spans over real OTLP/HTTP, and exits 0.
+//! The spans are read by a minimal OTLP collector in this test, decoded with
+//! `opentelemetry-proto` as a collector would.
 
 mod proxy_support;
 
@@ -8,16 +9,16 @@ use std::time::Duration;
 
 use bolt_tracer::bolt::{Map, Response, Version};
 use proxy_support::otlp::{OtlpCollector, spawn_proxy_binary};
-use proxy_support::{FalkorDb, RawClient};
+use proxy_support::{RawClient, neo4j};
 use tokio::time::timeout;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_queries_flushes_spans_and_exits_0() {
-    let db = FalkorDb::start();
+    let neo4j = neo4j();
     let collector = OtlpCollector::start().await;
     // Long batch delay: spans can only arrive through the flush at shutdown.
     let (mut child, addr) = spawn_proxy_binary(
-        &db.bolt_addr(),
+        &neo4j.addr().to_string(),
         collector.port,
         600_000,
         &["--shutdown-grace", "5"],
@@ -25,7 +26,7 @@ async fn sigterm_drains_in_flight_queries_flushes_spans_and_exits_0() {
     .await;
 
     // A finished query, then one in flight when SIGTERM lands.
-    let mut c = RawClient::login(addr, Version::V4_4).await;
+    let mut c = RawClient::login_neo4j(addr, Version::V4_4, neo4j).await;
     let (_, rows, _) = c.query("UNWIND range(1, 5) AS i RETURN i").await;
     assert_eq!(rows.len(), 5);
     c.run(
@@ -56,9 +57,14 @@ async fn sigterm_drains_in_flight_queries_flushes_spans_and_exits_0() {
     assert!(matches!(summary, Response::Success { .. }), "{summary:?}");
     assert_eq!(n, 300_000);
 
-    // No new connections once draining.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(RawClient::connect(addr, Version::V4_4).await.is_err());
+    // No new connections once draining: the listener closes as soon as the signal is handled.
+    let refused = timeout(Duration::from_secs(5), async {
+        while RawClient::connect(addr, Version::V4_4).await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(refused.is_ok(), "still accepting 5 s after SIGTERM");
 
     // The connection closes once idle; the process exits 0 within the grace period.
     drop(c);

@@ -1,15 +1,16 @@
-//! bolt-proxy's acceptance check: the official Neo4j Python drivers 4.4 (Bolt 4 only,
-//! translated) and 5.x (passed through) run one workload through the `bolt-proxy` binary against
-//! FalkorDB, and an OTLP collector receives one span per query with the conventions' attributes:
-//! the right row counts, the error of the failing query, the translation flag, and no literal
-//! from the workload anywhere.
+//! bolt-proxy's acceptance check: the official Neo4j Python drivers 4.4 (Bolt 4.4) and 5.x
+//! (Bolt 5.8, through the handshake manifest) run one workload through the `bolt-proxy` binary
+//! against Neo4j 5.26, passed through, and an OTLP collector receives one span per query with
+//! the conventions' attributes: the right row counts, the error of the failing query with its
+//! Neo4j code (and on 5.8 its GQL status), no translation, and no literal from the workload
+//! anywhere.
 
 mod proxy_support;
 
 use std::time::Duration;
 
 use proxy_support::otlp::{OtlpCollector, ReceivedSpan, spans_of, spawn_proxy_binary, terminate};
-use proxy_support::{FalkorDb, QUERIES_PER_RUN, python_workload};
+use proxy_support::{QUERIES_PER_RUN, neo4j, python_workload_on};
 
 fn with_text<'a>(spans: &[&'a ReceivedSpan], text: &str) -> &'a ReceivedSpan {
     let found: Vec<_> = spans
@@ -22,27 +23,34 @@ fn with_text<'a>(spans: &[&'a ReceivedSpan], text: &str) -> &'a ReceivedSpan {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_drivers_through_the_binary_reach_an_otlp_collector() {
-    let db = FalkorDb::start();
+    let neo4j = neo4j();
     let collector = OtlpCollector::start().await;
-    let (mut proxy, addr) = spawn_proxy_binary(&db.bolt_addr(), collector.port, 200, &[]).await;
+    let upstream = neo4j.addr().to_string();
+    let (mut proxy, addr) = spawn_proxy_binary(&upstream, collector.port, 200, &[]).await;
     let uri = format!("bolt://{addr}");
 
-    let v5 = python_workload("venv/bin/python", uri.clone(), "pydrv5tag").await;
-    let v44 = python_workload("neo4j44/bin/python", uri, "pydrv44tag").await;
-    assert!(v5.contains("\"rows\": [3000, 4501500"), "{v5}");
-    assert_eq!(v44, v5, "both drivers get the same results");
+    let v5 = python_workload_on("venv/bin/python", uri.clone(), "pydrv5tag", neo4j).await;
+    let v44 = python_workload_on("neo4j44/bin/python", uri, "pydrv44tag", neo4j).await;
+    assert!(v5.results.contains("\"rows\": [3000, 4501500"), "{v5:?}");
+    assert_eq!(v44.results, v5.results, "both drivers get the same results");
 
     assert!(
         terminate(&mut proxy, Duration::from_secs(15)).await,
         "exits 0 on SIGTERM"
     );
     let spans = collector.spans();
-    for (bolt_4, tag) in [(false, "pydrv5tag"), (true, "pydrv44tag")] {
+    for (bolt_4, version, tag) in [(false, "5.8", "pydrv5tag"), (true, "4.4", "pydrv44tag")] {
         let run = spans_of(&spans, bolt_4);
         assert_eq!(run.len(), QUERIES_PER_RUN, "one span per query: {run:#?}");
         for s in &run {
-            assert_eq!(s.bool_attr("neo4j.bolt.translated"), Some(bolt_4), "{s:#?}");
+            assert_eq!(s.bool_attr("neo4j.bolt.translated"), Some(false), "{s:#?}");
+            assert_eq!(s.str_attr("network.protocol.version"), Some(version));
+            assert_eq!(s.str_attr("neo4j.bolt.upstream_version"), Some(version));
             assert_eq!(s.str_attr("db.system.name"), Some("neo4j"));
+            assert_eq!(
+                s.int_attr("server.port"),
+                Some(i64::from(neo4j.addr().port()))
+            );
             assert!(s.int_attr("db.response.returned_rows").is_some(), "{s:#?}");
             // Nothing the workload sent as a literal or a parameter value.
             for (key, text) in s.string_attrs() {
@@ -63,10 +71,22 @@ async fn python_drivers_through_the_binary_reach_an_otlp_collector() {
             created.int_attr("neo4j.stats.relationships_created"),
             Some(1)
         );
+        // The server's database and timings, as Neo4j reports them.
+        for s in &run {
+            if s.status_code == 0 {
+                assert_eq!(s.str_attr("db.namespace"), Some("neo4j"), "{s:#?}");
+                assert!(s.int_attr("neo4j.server.t_first_ms").is_some(), "{s:#?}");
+            }
+        }
         let failed = with_text(&run, "RETURN ? +");
         assert_eq!(failed.status_code, 2, "the syntax error is an error span");
-        assert!(failed.str_attr("error.type").is_some(), "{failed:#?}");
-        assert!(failed.str_attr("db.response.status_code").is_some());
+        let code = Some("Neo.ClientError.Statement.SyntaxError");
+        assert_eq!(failed.str_attr("error.type"), code, "{failed:#?}");
+        assert_eq!(failed.str_attr("db.response.status_code"), code);
+        // Bolt 5.7+ FAILUREs carry a GQL status; 4.4 ones do not. (Neo4j 5.26 gives a syntax
+        // error the generic 50N42, measured; 2026.09 gives 42001.)
+        let gql = if bolt_4 { None } else { Some("50N42") };
+        assert_eq!(failed.str_attr("neo4j.gql_status"), gql, "{failed:#?}");
         let after = with_text(&run, "RETURN ? AS y");
         assert_eq!(after.status_code, 0, "the connection recovered");
         assert_eq!(after.int_attr("db.response.returned_rows"), Some(1));
@@ -89,7 +109,10 @@ async fn python_drivers_through_the_binary_reach_an_otlp_collector() {
         .collect();
     assert_eq!(failed.len(), 1, "{failed:#?}");
     assert_eq!(failed[0].count, 2);
-    assert!(failed[0].str_attr("db.response.status_code").is_some());
+    assert_eq!(
+        failed[0].str_attr("db.response.status_code"),
+        Some("Neo.ClientError.Statement.SyntaxError")
+    );
     for p in durations.iter().chain(&rows) {
         assert_eq!(p.str_attr("db.system.name"), Some("neo4j"));
         for (key, v) in &p.attributes {

@@ -1,7 +1,9 @@
 //! The proxy's spans, read from the SDK's in-memory exporter: one CLIENT span per query, the
-//! DESIGN.md attributes, right row counts, the server's timings and counters, no literal or
-//! parameter value anywhere, error spans with the status code, and the parent taken from
-//! `tx_metadata.traceparent` of RUN and BEGIN.
+//! DESIGN.md attributes, right row counts, the server's database, timings, query type and
+//! counters (Neo4j 5.26, passed through at Bolt 5.8), no literal or parameter value anywhere,
+//! error spans with the status code and the GQL status, and the parent taken from
+//! `tx_metadata.traceparent` of RUN and BEGIN. Translation (Bolt 4.4 -> 5.7) and FalkorDB's
+//! unasked streams are shown against FalkorDB.
 
 mod proxy_support;
 
@@ -11,7 +13,7 @@ use bolt_tracer::bolt::{Map, Request, Response, Value, Version};
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
 use opentelemetry::{Value as OtelValue, global};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use proxy_support::{FalkorDb, RawClient, RunningProxy};
+use proxy_support::{FalkorDb, RawClient, RunningProxy, neo4j, unique};
 
 fn exporter() -> &'static (InMemorySpanExporter, SdkTracerProvider) {
     static E: OnceLock<(InMemorySpanExporter, SdkTracerProvider)> = OnceLock::new();
@@ -98,57 +100,91 @@ fn traceparent_extra(trace: &str, span: &str) -> Map {
     [("tx_metadata", Value::Map(md))].into_iter().collect()
 }
 
+/// The finished spans whose query text holds `marker` (a test's unique label or alias: the
+/// Neo4j server is shared).
+fn spans_marked(marker: &str) -> Vec<SpanData> {
+    let (exporter, provider) = exporter();
+    provider.force_flush().unwrap();
+    exporter
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .filter(|s| str_attr(s, "db.query.text").is_some_and(|t| t.contains(marker)))
+        .collect()
+}
+
+/// Reads answers until `summaries` summaries (anything but RECORD) have come; the rows seen.
+async fn drain(c: &mut RawClient, summaries: usize) -> usize {
+    let (mut seen, mut rows) = (0, 0);
+    while seen < summaries {
+        match c.recv().await {
+            Response::Record { .. } => rows += 1,
+            _ => seen += 1,
+        }
+    }
+    rows
+}
+
 #[tokio::test]
 async fn passthrough_spans_carry_the_conventions() {
     exporter();
-    let db = FalkorDb::start();
-    let proxy = RunningProxy::start(&db.bolt_addr()).await;
-    let mut c = RawClient::login(proxy.addr, Version::new(5, 7)).await;
+    let neo4j = neo4j();
+    // Every query names this run's own label or alias: the graph is shared, and so are the
+    // spans of this test binary.
+    let id = unique("");
+    let card = format!("Card{id}");
+    let proxy = RunningProxy::start(&neo4j.addr().to_string()).await;
+    let mut c = RawClient::login_neo4j(proxy.addr, Version::V5_8, neo4j).await;
 
-    let (run, rows, _) = c.query("RETURN 1 AS x").await;
+    let (run, rows, _) = c.query(&format!("RETURN 1 AS x{id}")).await;
     assert!(matches!(run, Response::Success { .. }));
     assert_eq!(rows.len(), 1);
 
     let (_, rows, _) = c
-        .query("CREATE (c:Card {number: '4111-1111-9999', limit: 777013579}) RETURN c")
+        .query(&format!(
+            "CREATE (c:{card} {{number: '4111-1111-9999', limit: 777013579}}) RETURN c"
+        ))
         .await;
     assert_eq!(rows.len(), 1);
 
     c.run(
-        "MATCH (c:Card) WHERE c.limit > $min RETURN c.limit AS l",
+        &format!("MATCH (c:{card}) WHERE c.limit > $min RETURN c.limit AS l"),
         [("min", Value::Int(424242421))].into_iter().collect(),
         Map::new(),
     )
     .await;
-    assert!(matches!(c.recv().await, Response::Success { .. }));
-    loop {
-        if !matches!(c.recv().await, Response::Record { .. }) {
-            break;
-        }
-    }
+    assert_eq!(drain(&mut c, 2).await, 1);
 
-    let (_, rows, _) = c.query("UNWIND range(1, 250) AS i RETURN i").await;
+    let (_, rows, _) = c
+        .query(&format!("UNWIND range(1, 250) AS i{id} RETURN i{id}"))
+        .await;
     assert_eq!(rows.len(), 250);
 
     // A syntax error whose server message quotes the query, literal included.
-    let (run, _, _) = c.query("MATCH (n:Card {pin: '9876-pin'}) RETURN n +").await;
-    let Response::Failure { metadata } = run else {
+    let (run, _, _) = c
+        .query(&format!("MATCH (n:{card} {{pin: '9876-pin'}}) RETURN n +"))
+        .await;
+    let Response::Failure { metadata: failure } = run else {
         panic!("expected a failure, got {run:?}")
     };
     assert!(
-        metadata
+        failure
             .get_str("message")
             .unwrap_or("")
             .contains("9876-pin")
     );
+    let gql_status = failure
+        .get_str("gql_status")
+        .expect("a 5.8 FAILURE has a GQL status")
+        .to_owned();
 
     // Pipelined: two queries in one batch.
     for q in [
-        "UNWIND range(1, 3) AS i RETURN i",
-        "UNWIND range(1, 4) AS j RETURN j",
+        format!("UNWIND range(1, 3) AS i{id} RETURN i{id}"),
+        format!("UNWIND range(1, 4) AS j{id} RETURN j{id}"),
     ] {
         c.w.queue_request(&Request::Run {
-            query: q.into(),
+            query: q,
             parameters: Map::new(),
             extra: Map::new(),
         })
@@ -159,65 +195,72 @@ async fn passthrough_spans_carry_the_conventions() {
         .unwrap();
     }
     c.w.flush().await.unwrap();
-    let mut summaries = 0;
-    while summaries < 4 {
-        if !matches!(c.recv().await, Response::Record { .. }) {
-            summaries += 1;
-        }
-    }
+    assert_eq!(drain(&mut c, 4).await, 7);
 
     // Auto-commit RUN carrying a traceparent.
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let parent = "00f067aa0ba902b7";
     c.run(
-        "MATCH (c:Card) RETURN count(c) AS n",
+        &format!("MATCH (c:{card}) RETURN count(c) AS n"),
         Map::new(),
         traceparent_extra(trace, parent),
     )
     .await;
-    let mut summaries = 0;
-    while summaries < 2 {
-        if !matches!(c.recv().await, Response::Record { .. }) {
-            summaries += 1;
-        }
-    }
+    assert_eq!(drain(&mut c, 2).await, 1);
 
     // Explicit transaction: BEGIN carries the traceparent and the database.
     let tx_trace = "0af7651916cd43dd8448eb211c80319c";
     let tx_parent = "b7ad6b7169203331";
     let mut begin = traceparent_extra(tx_trace, tx_parent);
-    begin.insert("db", "fraud");
+    begin.insert("db", neo4j.database.as_str());
     c.w.queue_request(&Request::Begin { extra: begin }).unwrap();
     c.w.flush().await.unwrap();
     assert!(matches!(c.recv().await, Response::Success { .. }));
-    let (_, rows, _) = c.query("UNWIND range(1, 2) AS k RETURN k").await;
+    let (_, rows, _) = c
+        .query(&format!("UNWIND range(1, 2) AS k{id} RETURN k{id}"))
+        .await;
     assert_eq!(rows.len(), 2);
+    let (_, rows, _) = c.query(&format!("CREATE (:{card} {{n: 5}})")).await;
+    assert!(rows.is_empty());
     c.w.queue_request(&Request::Commit).unwrap();
     c.w.flush().await.unwrap();
     assert!(matches!(c.recv().await, Response::Success { .. }));
+
+    // Schema: the query type Neo4j calls "s".
+    for q in [
+        format!("CREATE INDEX idx{id} IF NOT EXISTS FOR (c:{card}) ON (c.number)"),
+        format!("DROP INDEX idx{id}"),
+    ] {
+        let (_, _, summary) = c.query(&q).await;
+        assert!(matches!(summary, Response::Success { .. }), "{summary:?}");
+    }
 
     c.w.queue_request(&Request::Goodbye).unwrap();
     c.w.flush().await.unwrap();
     drop(c);
     proxy.stop().await.unwrap();
 
-    let spans = spans_for(db.bolt_port);
-    assert_eq!(spans.len(), 9, "one span per RUN: {spans:#?}");
+    let spans = spans_marked(&id);
+    assert_eq!(spans.len(), 12, "one span per RUN: {spans:#?}");
     for s in &spans {
         assert_eq!(s.span_kind, SpanKind::Client);
         assert_eq!(str_attr(s, "db.system.name").as_deref(), Some("neo4j"));
         assert_eq!(str_attr(s, "server.address").as_deref(), Some("127.0.0.1"));
+        assert_eq!(
+            int_attr(s, "server.port"),
+            Some(i64::from(neo4j.addr().port()))
+        );
         assert_eq!(
             str_attr(s, "network.protocol.name").as_deref(),
             Some("bolt")
         );
         assert_eq!(
             str_attr(s, "network.protocol.version").as_deref(),
-            Some("5.7")
+            Some("5.8")
         );
         assert_eq!(
             str_attr(s, "neo4j.bolt.upstream_version").as_deref(),
-            Some("5.7")
+            Some("5.8")
         );
         assert_eq!(
             attr(s, "neo4j.bolt.translated"),
@@ -234,6 +277,17 @@ async fn passthrough_spans_carry_the_conventions() {
             "the span name is the summary"
         );
         assert!(int_attr(s, "db.response.returned_rows").is_some());
+        if s.status == Status::Unset {
+            // No RUN named a database outside the transaction: Neo4j says which it used.
+            assert_eq!(
+                str_attr(s, "db.namespace").as_deref(),
+                Some(neo4j.database.as_str()),
+                "{s:#?}"
+            );
+            assert!(int_attr(s, "neo4j.server.t_first_ms").is_some(), "{s:#?}");
+            assert!(int_attr(s, "neo4j.server.t_last_ms").is_some(), "{s:#?}");
+            assert!(str_attr(s, "db.query.type").is_some(), "{s:#?}");
+        }
     }
     // Whole literals, long enough that no port, count or timing holds them by chance.
     assert_no_leak(
@@ -241,24 +295,22 @@ async fn passthrough_spans_carry_the_conventions() {
         &["4111-1111", "777013579", "424242421", "9876-pin", "pin'"],
     );
 
-    let one = by_text(&spans, "RETURN ? AS x");
+    let one = by_text(&spans, &format!("RETURN ? AS x{id}"));
     assert_eq!(one.name, "RETURN");
     assert_eq!(int_attr(one, "db.response.returned_rows"), Some(1));
     assert_eq!(
         str_attr(one, "db.operation.name").as_deref(),
         Some("RETURN")
     );
-    assert!(int_attr(one, "neo4j.server.t_first_ms").is_some());
-    assert!(int_attr(one, "neo4j.server.t_last_ms").is_some());
+    assert_eq!(str_attr(one, "db.query.type").as_deref(), Some("r"));
     assert_eq!(one.status, Status::Unset);
 
-    let create = by_text(&spans, "CREATE (c:Card");
-    assert_eq!(create.name, "CREATE Card");
-    assert_eq!(
-        str_attr(create, "db.collection.name").as_deref(),
-        Some("Card")
-    );
+    let create = by_text(&spans, &format!("CREATE (c:{card}"));
+    assert_eq!(create.name, format!("CREATE {card}"));
+    assert_eq!(str_attr(create, "db.collection.name"), Some(card.clone()));
+    assert_eq!(str_attr(create, "db.query.type").as_deref(), Some("rw"));
     assert_eq!(int_attr(create, "neo4j.stats.nodes_created"), Some(1));
+    assert_eq!(int_attr(create, "neo4j.stats.labels_added"), Some(1));
     assert_eq!(int_attr(create, "neo4j.stats.properties_set"), Some(2));
 
     let param = by_text(&spans, "$min");
@@ -266,37 +318,39 @@ async fn passthrough_spans_carry_the_conventions() {
         str_attr(param, "db.operation.name").as_deref(),
         Some("MATCH")
     );
+    assert_eq!(str_attr(param, "db.query.type").as_deref(), Some("r"));
 
     // Literals normalised away: the 250-row and the 3-row query share one text.
+    let unwind_i = format!("UNWIND range(?, ?) AS i{id} RETURN i{id}");
     let same_text = spans
         .iter()
-        .filter(|s| {
-            str_attr(s, "db.query.text").as_deref() == Some("UNWIND range(?, ?) AS i RETURN i")
-        })
+        .filter(|s| str_attr(s, "db.query.text").as_deref() == Some(unwind_i.as_str()))
         .count();
     assert_eq!(same_text, 2);
-    let counts: Vec<_> = spans
+    let mut counts: Vec<_> = spans
         .iter()
         .filter(|s| str_attr(s, "db.query.text").is_some_and(|t| t.starts_with("UNWIND")))
         .map(|s| int_attr(s, "db.response.returned_rows").unwrap())
         .collect();
-    let mut sorted = counts.clone();
-    sorted.sort();
-    assert_eq!(sorted, [2, 3, 4, 250], "row counts of the UNWIND queries");
+    counts.sort();
+    assert_eq!(counts, [2, 3, 4, 250], "row counts of the UNWIND queries");
 
     let failed = by_text(&spans, "{pin: ?}");
-    assert_eq!(
-        str_attr(failed, "error.type").as_deref(),
-        Some("SyntaxError")
-    );
+    let code = "Neo.ClientError.Statement.SyntaxError";
+    assert_eq!(str_attr(failed, "error.type").as_deref(), Some(code));
     assert_eq!(
         str_attr(failed, "db.response.status_code").as_deref(),
-        Some("SyntaxError")
+        Some(code)
+    );
+    assert_eq!(
+        str_attr(failed, "neo4j.gql_status"),
+        Some(gql_status),
+        "the FAILURE's GQL status"
     );
     assert_eq!(
         failed.status,
         Status::Error {
-            description: "SyntaxError".into()
+            description: code.into()
         }
     );
     assert_eq!(int_attr(failed, "db.response.returned_rows"), Some(0));
@@ -308,13 +362,23 @@ async fn passthrough_spans_carry_the_conventions() {
     );
     assert_eq!(child.parent_span_id, SpanId::from_hex(parent).unwrap());
 
-    let in_tx = by_text(&spans, "AS k RETURN k");
+    let in_tx = by_text(&spans, &format!("AS k{id} RETURN k{id}"));
     assert_eq!(
         in_tx.span_context.trace_id(),
         TraceId::from_hex(tx_trace).unwrap()
     );
     assert_eq!(in_tx.parent_span_id, SpanId::from_hex(tx_parent).unwrap());
-    assert_eq!(str_attr(in_tx, "db.namespace").as_deref(), Some("fraud"));
+    let write = by_text(&spans, "{n: ?}");
+    assert_eq!(str_attr(write, "db.query.type").as_deref(), Some("w"));
+    assert_eq!(write.parent_span_id, SpanId::from_hex(tx_parent).unwrap());
+    assert_eq!(int_attr(write, "neo4j.stats.nodes_created"), Some(1));
+
+    let index = by_text(&spans, "CREATE INDEX");
+    assert_eq!(str_attr(index, "db.query.type").as_deref(), Some("s"));
+    assert_eq!(int_attr(index, "neo4j.stats.indexes_added"), Some(1));
+    let dropped = by_text(&spans, "DROP INDEX");
+    assert_eq!(str_attr(dropped, "db.query.type").as_deref(), Some("s"));
+    assert_eq!(int_attr(dropped, "neo4j.stats.indexes_removed"), Some(1));
 
     // Queries without a traceparent start their own traces.
     assert_eq!(one.parent_span_id, SpanId::INVALID);

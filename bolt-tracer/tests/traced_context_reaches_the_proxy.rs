@@ -1,20 +1,24 @@
-//! Trace context into the database: with injection on, the `traceparent` a traced query puts in
-//! its `tx_metadata` makes the bridge's (bolt-proxy's) span of that query its child, so the
-//! application and the wire show as one trace. Off (the default), nothing is added and the
-//! proxy's span starts a trace of its own; a query's own `tx_metadata` is never replaced.
+//! Trace context into the wire: with injection on, the `traceparent` a traced query puts in its
+//! `tx_metadata` makes bolt-proxy's span of that query (the proxy passing Bolt 4.4 through to
+//! Neo4j) its child, so the application and the wire show as one trace. Off (the default),
+//! nothing is added and the proxy's span starts a trace of its own; a query's own
+//! `tx_metadata` is never replaced.
 //!
-//! Both the traced graph and the bridge use the global tracer provider here, so one in-memory
+//! Both the traced graph and the proxy use the global tracer provider here, so one in-memory
 //! exporter sees the spans of both sides.
 
 mod traced_support;
 
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use bolt_tracer::TracedGraph;
+use bolt_tracer::proxy::{Proxy, ProxyConfig};
 use neo4rs::{BoltMap, BoltType, query};
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use traced_support::{Harness, attr};
+use tokio::sync::oneshot;
+use traced_support::{Harness, attr, unique};
 
 /// The exporter behind the global provider, installed once for every test of this binary.
 fn exporter() -> &'static InMemorySpanExporter {
@@ -42,10 +46,44 @@ fn span_of(scope: &str, text: &str) -> SpanData {
     spans.into_iter().next().unwrap()
 }
 
-/// A traced graph on the global tracer; `inject` sets trace-context injection, `None` leaves
-/// the builder's default.
-fn traced(h: &Harness, inject: Option<bool>) -> TracedGraph {
-    let builder = TracedGraph::builder(h.neo4rs()).uri(&h.stack.neo4j_uri());
+/// bolt-proxy in front of the shared Neo4j, on this test's runtime, passing Bolt 4.4 through;
+/// it stops when dropped.
+struct WireProxy {
+    addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+impl WireProxy {
+    async fn start(h: &Harness) -> WireProxy {
+        let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let proxy = Proxy::bind(ProxyConfig::new(listen, h.neo4j.addr().to_string()))
+            .await
+            .expect("bolt-proxy binds a loopback port");
+        let addr = proxy.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(proxy.run(async move {
+            let _ = stopped.await;
+        }));
+        WireProxy { addr, _stop: stop }
+    }
+
+    fn uri(&self) -> String {
+        format!("bolt://{}", self.addr)
+    }
+}
+
+/// A traced graph on the global tracer, through `proxy`; `inject` sets trace-context injection,
+/// `None` leaves the builder's default.
+fn traced(h: &Harness, proxy: &WireProxy, inject: Option<bool>) -> TracedGraph {
+    let config = neo4rs::ConfigBuilder::default()
+        .uri(proxy.uri())
+        .user(&h.neo4j.user)
+        .password(&h.neo4j.password)
+        .max_connections(4)
+        .build()
+        .unwrap();
+    let graph = neo4rs::Graph::connect(config).expect("neo4rs connects through bolt-proxy");
+    let builder = TracedGraph::builder(graph).uri(&proxy.uri());
     match inject {
         Some(on) => builder.inject_trace_context(on),
         None => builder,
@@ -63,12 +101,18 @@ async fn read_all(graph: &TracedGraph, q: neo4rs::Query) {
 async fn with_injection_the_proxy_span_is_the_child_of_the_query_span() {
     exporter();
     let h = Harness::start().await;
-    let graph = traced(&h, Some(true));
+    let proxy = WireProxy::start(&h).await;
+    let graph = traced(&h, &proxy, Some(true));
+    let label = unique("Injected");
 
     read_all(&graph, query("RETURN 21 AS injected")).await;
-    graph.run(query("CREATE (:Injected {n: 1})")).await.unwrap();
+    graph
+        .run(query(&format!("CREATE (:{label} {{n: 1}})")))
+        .await
+        .unwrap();
 
-    for text in ["RETURN ? AS injected", "CREATE (:Injected {n: ?})"] {
+    let created = format!("CREATE (:{label} {{n: ?}})");
+    for text in ["RETURN ? AS injected", created.as_str()] {
         let app = span_of("bolt-tracer", text);
         let wire = span_of("bolt-proxy", text);
         assert_eq!(
@@ -92,7 +136,8 @@ async fn with_injection_the_proxy_span_is_the_child_of_the_query_span() {
 async fn by_default_nothing_is_injected() {
     exporter();
     let h = Harness::start().await;
-    let graph = traced(&h, None);
+    let proxy = WireProxy::start(&h).await;
+    let graph = traced(&h, &proxy, None);
 
     read_all(&graph, query("RETURN 22 AS not_injected")).await;
 
@@ -110,7 +155,8 @@ async fn by_default_nothing_is_injected() {
 async fn a_querys_own_tx_metadata_is_left_alone() {
     exporter();
     let h = Harness::start().await;
-    let graph = traced(&h, Some(true));
+    let proxy = WireProxy::start(&h).await;
+    let graph = traced(&h, &proxy, Some(true));
     let mut own = BoltMap::default();
     own.put(
         "traceparent".into(),

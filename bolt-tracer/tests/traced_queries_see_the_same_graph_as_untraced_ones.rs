@@ -1,6 +1,6 @@
-//! Adding `traceparent` to a query's `tx_metadata` must not change where it runs: what a traced
-//! auto-commit query writes, untraced queries and transactions read, and the other way round.
-//! (FalkorDB picks its graph from the RUN extras; the bridge keeps that consistent.)
+//! Adding `traceparent` to a query's `tx_metadata` (and to a transaction's, through
+//! `tx.setMetaData`) must not change where it runs: what a traced auto-commit query or a traced
+//! transaction writes, untraced queries and transactions read, and the other way round.
 
 mod traced_support;
 
@@ -10,26 +10,35 @@ use traced_support::{Harness, unique};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traced_untraced_and_transactional_queries_share_one_graph() {
     let h = Harness::start().await;
-    let traced = h.graph();
+    let traced = h.builder().inject_trace_context(true).build();
     let raw = h.neo4rs();
     let tag = unique("same_graph");
+    // A label of its own too: the graph is shared, and a label is where others put constraints.
+    let label = unique("Probe");
 
     traced
-        .run(query("CREATE (:Probe {tag: $tag, by: 'traced'})").param("tag", tag.as_str()))
+        .run(
+            query(&format!("CREATE (:{label} {{tag: $tag, by: 'traced'}})"))
+                .param("tag", tag.as_str()),
+        )
         .await
         .unwrap();
-    raw.run(query("CREATE (:Probe {tag: $tag, by: 'raw'})").param("tag", tag.as_str()))
-        .await
-        .unwrap();
+    raw.run(
+        query(&format!("CREATE (:{label} {{tag: $tag, by: 'raw'}})")).param("tag", tag.as_str()),
+    )
+    .await
+    .unwrap();
     let mut txn = traced.start_txn().await.unwrap();
-    txn.run(query("CREATE (:Probe {tag: $tag, by: 'txn'})").param("tag", tag.as_str()))
-        .await
-        .unwrap();
+    txn.run(
+        query(&format!("CREATE (:{label} {{tag: $tag, by: 'txn'}})")).param("tag", tag.as_str()),
+    )
+    .await
+    .unwrap();
     txn.commit().await.unwrap();
 
-    let count = "MATCH (p:Probe {tag: $tag}) RETURN count(p) AS n";
+    let count = format!("MATCH (p:{label} {{tag: $tag}}) RETURN count(p) AS n");
     let mut rows = traced
-        .execute(query(count).param("tag", tag.as_str()))
+        .execute(query(&count).param("tag", tag.as_str()))
         .await
         .unwrap();
     let n: i64 = rows.next().await.unwrap().unwrap().get("n").unwrap();
@@ -37,7 +46,7 @@ async fn traced_untraced_and_transactional_queries_share_one_graph() {
     drop(rows);
 
     let mut rows = raw
-        .execute(query(count).param("tag", tag.as_str()))
+        .execute(query(&count).param("tag", tag.as_str()))
         .await
         .unwrap();
     let n: i64 = rows.next().await.unwrap().unwrap().get("n").unwrap();
@@ -46,7 +55,7 @@ async fn traced_untraced_and_transactional_queries_share_one_graph() {
 
     let mut txn = traced.start_txn().await.unwrap();
     let mut rows = txn
-        .execute(query(count).param("tag", tag.as_str()))
+        .execute(query(&count).param("tag", tag.as_str()))
         .await
         .unwrap();
     let n: i64 = rows

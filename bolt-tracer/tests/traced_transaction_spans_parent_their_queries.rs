@@ -11,9 +11,10 @@ async fn committed_rolled_back_and_dropped_transactions_end_their_spans() {
     let h = Harness::start().await;
     let graph = h.graph();
     let tag = unique("txn");
+    let account = unique("Account");
 
     let mut txn = graph.start_txn().await.unwrap();
-    txn.run(query("CREATE (:Account {tag: $tag})").param("tag", tag.as_str()))
+    txn.run(query(&format!("CREATE (:{account} {{tag: $tag}})")).param("tag", tag.as_str()))
         .await
         .unwrap();
     let mut rows = txn
@@ -32,9 +33,12 @@ async fn committed_rolled_back_and_dropped_transactions_end_their_spans() {
 
     {
         let mut txn = graph.start_txn().await.unwrap();
-        txn.run(query("MATCH (a:Account {tag: $tag}) RETURN a").param("tag", tag.as_str()))
-            .await
-            .unwrap();
+        txn.run(
+            query(&format!("MATCH (a:{account} {{tag: $tag}}) RETURN a"))
+                .param("tag", tag.as_str()),
+        )
+        .await
+        .unwrap();
     } // dropped unfinished
 
     let spans = h.spans();
@@ -46,7 +50,7 @@ async fn committed_rolled_back_and_dropped_transactions_end_their_spans() {
     assert_eq!(outcomes, ["committed", "rolled_back", "dropped"]);
 
     let committed = txns[0];
-    let create = h.query_spans("CREATE (:Account")[0].clone();
+    let create = h.query_spans(&format!("CREATE (:{account}"))[0].clone();
     let unwind = h.query_spans("UNWIND range")[0].clone();
     for q in [&create, &unwind] {
         assert_eq!(q.span_context.trace_id(), committed.span_context.trace_id());
@@ -55,6 +59,6 @@ async fn committed_rolled_back_and_dropped_transactions_end_their_spans() {
     assert_eq!(int_attr(&unwind, "db.response.returned_rows"), Some(4));
 
     let dropped = txns[2];
-    let matched = h.query_spans("MATCH (a:Account")[0].clone();
+    let matched = h.query_spans(&format!("MATCH (a:{account}"))[0].clone();
     assert_eq!(matched.parent_span_id, dropped.span_context.span_id());
 }

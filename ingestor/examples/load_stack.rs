@@ -1,9 +1,13 @@
-//! What the load run puts behind the ingestor: a mock Kafka cluster (librdkafka's MockCluster,
-//! the pipeline's topics) and a loopback OTLP/HTTP trace sink, in a process of their own so the
-//! ingestor under test is measured alone.
+//! What the load run puts behind the ingestor: Kafka with the pipeline's topics and a loopback
+//! OTLP/HTTP trace sink, in a process of their own so the ingestor under test is measured alone.
 //!
-//! Prints `KAFKA_BROKERS=...` and `OTEL_EXPORTER_OTLP_ENDPOINT=...`, then runs until SIGTERM or
-//! SIGINT, and prints `spans_received=N export_requests=M export_bytes=B`.
+//! Kafka is Apache Kafka (one KRaft node in its own JVM, started from the Maven Central jars the
+//! fixtures install) unless `LOAD_KAFKA=mock` asks for librdkafka's in-process mock cluster, the
+//! stack of a machine without a JDK and the one of the earlier figures.
+//!
+//! Prints `KAFKA_BROKERS=...`, `KAFKA_PIDS=...` (the broker JVMs, whose CPU the load run adds
+//! to this process's; empty for the mock) and `OTEL_EXPORTER_OTLP_ENDPOINT=...`, then runs until
+//! SIGTERM or SIGINT, and prints `spans_received=N export_requests=M export_bytes=B`.
 //! The sink walks every export's protobuf structure to count spans exactly, but decodes nothing
 //! else and keeps nothing: in production the collector runs on another host, and on this
 //! two-core machine a full decode (or the fixtures' collector, which stores every span for
@@ -19,7 +23,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::routing::post;
-use fixtures::{KafkaCluster, KafkaOptions};
+use fixtures::{ApacheKafka, Kafka, KafkaCluster};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 use tokio::signal::unix::{SignalKind, signal};
@@ -137,9 +141,29 @@ async fn discard(_body: Bytes) -> (StatusCode, [(header::HeaderName, &'static st
     )
 }
 
+/// Starts the Kafka `LOAD_KAFKA` names: `apache` (the default) or `mock`.
+async fn start_kafka() -> anyhow::Result<Kafka> {
+    match std::env::var("LOAD_KAFKA").as_deref() {
+        Ok("apache") | Ok("") | Err(_) => {
+            let kafka = tokio::task::spawn_blocking(ApacheKafka::start).await??;
+            Ok(Kafka::Apache(kafka))
+        }
+        Ok("mock") => Ok(Kafka::Mock(KafkaCluster::start()?)),
+        Ok(other) => anyhow::bail!("LOAD_KAFKA={other}: expected apache or mock"),
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let kafka = KafkaCluster::start_with(KafkaOptions::default())?;
+    let kafka = start_kafka().await?;
+    let pids: Vec<String> = kafka.apache().map_or_else(Vec::new, |kafka| {
+        kafka
+            .broker_ids()
+            .into_iter()
+            .filter_map(|id| kafka.node_pid(id))
+            .map(|pid| pid.to_string())
+            .collect()
+    });
     let counts = Arc::new(Counts {
         full_decode: std::env::var("LOAD_SINK_DECODE").is_ok_and(|v| v == "1"),
         ..Counts::default()
@@ -156,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut out = std::io::stdout().lock();
     writeln!(out, "KAFKA_BROKERS={}", kafka.bootstrap_servers())?;
+    writeln!(out, "KAFKA_PIDS={}", pids.join(","))?;
     writeln!(out, "OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}")?;
     out.flush()?;
     drop(out);

@@ -5,10 +5,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use fixtures::KafkaCluster;
 use ingestor::KafkaConfig;
 use serde_json::Value;
-use support::{Harness, TOPIC, assert_json, valid};
+use support::{Harness, assert_json, private_kafka, unique_topic, valid};
 
 async fn assert_unavailable(response: reqwest::Response) {
     assert_eq!(response.status(), 503);
@@ -25,12 +24,11 @@ async fn no_broker_at_all() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let brokers = closed.local_addr().unwrap().to_string();
     drop(closed);
-    let kafka = KafkaCluster::start().unwrap();
     let config = KafkaConfig::new(brokers)
-        .with_topic(TOPIC)
+        .with_topic(unique_topic("nobroker"))
         .with_send_timeout(Duration::from_millis(800))
         .with_ready_timeout(Duration::from_millis(300));
-    let h = Harness::start_with(kafka, config).await;
+    let h = Harness::start_with(config, None).await;
 
     let started = Instant::now();
     assert_unavailable(h.post(&valid("nobroker-1")).await).await;
@@ -49,27 +47,30 @@ async fn no_broker_at_all() {
     h.stop().await;
 }
 
+/// On a broker of its own, killed (SIGKILL, as a crash) and started again on the same port and
+/// storage.
 #[tokio::test]
 async fn broker_down_then_up() {
-    let kafka = KafkaCluster::start().unwrap();
-    kafka.create_topic(TOPIC, 1).unwrap();
+    let topic = unique_topic("updown");
+    let kafka = private_kafka(&topic, 1).await;
     let config = KafkaConfig::new(kafka.bootstrap_servers())
-        .with_topic(TOPIC)
+        .with_topic(&topic)
         .with_send_timeout(Duration::from_millis(2000))
         .with_ready_timeout(Duration::from_millis(300));
-    let h = Harness::start_with(kafka, config).await;
+    let h = Harness::start_with(config, Some(kafka)).await;
     h.wait_ready().await;
     assert_eq!(h.post(&valid("updown-1")).await.status(), 202);
 
-    h.kafka.all_brokers_down().unwrap();
+    h.kill_broker().await;
     let bodies: Vec<Value> = (0..8).map(|i| valid(&format!("down-{i}"))).collect();
     for response in h.post_concurrently(bodies).await {
         assert_unavailable(response).await;
     }
     assert_eq!(h.get("/readyz").await.status(), 503);
 
-    h.kafka.all_brokers_up().unwrap();
-    // librdkafka reconnects with backoff; the first accepted answer must come within seconds.
+    h.restart_broker().await;
+    // The broker is in the metadata again; librdkafka reconnects with backoff, so the first
+    // accepted answer must come within seconds.
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut accepted = false;
     while Instant::now() < deadline {

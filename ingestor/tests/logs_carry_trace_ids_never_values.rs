@@ -8,21 +8,19 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use fixtures::KafkaCluster;
 use serde_json::json;
-use support::{TOPIC, valid, with};
+use support::{shared_topic, valid, with};
 
 const PAN: &str = "4111111111111111";
 const TRACE_ID: &str = "5bf92f3577b34da6a3ce929d0e0e4736";
 
 #[tokio::test]
 async fn logs_carry_trace_ids_never_values() {
-    let kafka = KafkaCluster::start().unwrap();
-    kafka.create_topic(TOPIC, 1).unwrap();
+    let (brokers, topic) = shared_topic("logs", 1).await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_ingestor"))
         .env("INGESTOR_ADDR", "127.0.0.1:0")
-        .env("KAFKA_BROKERS", kafka.bootstrap_servers())
-        .env("KAFKA_TOPIC", TOPIC)
+        .env("KAFKA_BROKERS", &brokers)
+        .env("KAFKA_TOPIC", &topic)
         .env("RUST_LOG", "debug")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .stdout(Stdio::piped())

@@ -89,7 +89,7 @@ async fn server_span_continues_datadog_headers() {
     let producer = producer_child_of(&collector, &server);
     assert_eq!(producer.trace_id, full_trace);
 
-    let records = h.read_back(1);
+    let records = h.read_back(1).await;
     let record = &records[0];
     assert_eq!(
         header_values(record, "x-datadog-trace-id"),

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use fixtures::otlp::{Collector, SpanKind, StatusCode};
-use support::{Harness, TOPIC, header_values, only_span, telemetry_exporting_to, valid};
+use support::{Harness, header_values, only_span, telemetry_exporting_to, valid};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
@@ -31,7 +31,7 @@ async fn server_span_continues_w3c_traceparent() {
     assert_eq!(response.status(), 202);
 
     support::flush(&guard);
-    let producer_name = format!("send {TOPIC}");
+    let producer_name = format!("send {}", h.topic);
     let spans = collector
         .wait_for(
             |spans| {
@@ -72,7 +72,7 @@ async fn server_span_continues_w3c_traceparent() {
         "acked before the answer"
     );
 
-    let records = h.read_back(1);
+    let records = h.read_back(1).await;
     assert_eq!(records.len(), 1);
     assert_eq!(
         header_values(&records[0], "traceparent"),

@@ -6,11 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use fixtures::KafkaCluster;
 use fixtures::otlp::{Collector, SpanKind, StatusCode};
 use ingestor::KafkaConfig;
 use serde_json::json;
-use support::{Harness, TOPIC, telemetry_exporting_to, with};
+use support::{Harness, private_kafka, telemetry_exporting_to, unique_topic, with};
 
 async fn post_traced(h: &Harness, trace_id: &str, body: &serde_json::Value) -> u16 {
     h.http
@@ -29,19 +28,20 @@ async fn post_traced(h: &Harness, trace_id: &str, body: &serde_json::Value) -> u
 async fn server_span_records_the_outcome() {
     let collector = Collector::start().await.expect("collector");
     let guard = telemetry_exporting_to(&collector.endpoint());
-    let kafka = KafkaCluster::start().unwrap();
-    kafka.create_topic(TOPIC, 1).unwrap();
+    // A broker of its own: it is killed below.
+    let topic = unique_topic("outcome");
+    let kafka = private_kafka(&topic, 1).await;
     let config = KafkaConfig::new(kafka.bootstrap_servers())
-        .with_topic(TOPIC)
+        .with_topic(&topic)
         .with_send_timeout(Duration::from_millis(800));
-    let h = Harness::start_with(kafka, config).await;
+    let h = Harness::start_with(config, Some(kafka)).await;
     h.wait_ready().await;
 
     let refused_trace = "11111111111111111111111111111111";
     let body = with("card_id", json!("4111 1111 1111 1111"));
     assert_eq!(post_traced(&h, refused_trace, &body).await, 400);
 
-    h.kafka.all_brokers_down().unwrap();
+    h.kill_broker().await;
     let failed_trace = "22222222222222222222222222222222";
     let body = with("id", json!("unacked-1"));
     assert_eq!(post_traced(&h, failed_trace, &body).await, 503);
@@ -106,6 +106,5 @@ async fn server_span_records_the_outcome() {
     assert_eq!(producer.status_code, StatusCode::Error);
     assert!(producer.str_attr("error.type").is_some(), "{producer:#?}");
 
-    h.kafka.all_brokers_up().unwrap();
     h.stop().await;
 }

@@ -1,7 +1,9 @@
-//! Shared set-up of the analyzer's behaviour tests: a real dev stack (FalkorDB behind the
-//! bolt-proxy bridge, Kafka's mock cluster), telemetry exporting to an in-memory exporter, an
-//! analyzer running in-process on its own topics and group, and helpers to produce records,
-//! read the verdict and DLQ topics, and count what is in the graph.
+//! Shared set-up of the analyzer's behaviour tests: the run's shared Neo4j 5.26 and Apache Kafka
+//! (`fixtures::shared`; a test that kills or restarts one starts a private one instead),
+//! telemetry exporting to an in-memory exporter, an analyzer running in-process on its own
+//! topics and group, and helpers to produce records, read the verdict and DLQ topics, and count
+//! what is in the graph. The graph is shared with every other test of the run: each test writes
+//! only ids of its own (see [`unique`]) and counts only those.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -10,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use analyzer::{Analyzer, Config, Counts, RetryPolicy};
+use fixtures::shared::Neo4jEndpoint;
 use opentelemetry::context::FutureExt;
 use opentelemetry::trace::{SpanId, SpanKind, TraceContextExt, TraceId, Tracer};
 use opentelemetry::{Context, KeyValue};
@@ -23,6 +26,9 @@ use telemetry::kafka::{OutgoingRecord, TracedProducer};
 use tokio::sync::oneshot;
 
 pub const WAIT: Duration = Duration::from_secs(60);
+
+/// The labels whose `id` the analyzer makes unique.
+pub const LABELS: [&str; 5] = ["Transaction", "Card", "Device", "Account", "Merchant"];
 
 /// The in-memory exporter behind the global tracer provider of this test binary.
 pub fn exporter() -> &'static InMemorySpanExporter {
@@ -60,29 +66,54 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A dev stack and this test's topics and group.
+/// Which servers a test has to itself. The shared ones must never be killed, restarted or
+/// stopped: every test of the run uses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Private {
+    /// The run's shared Neo4j and Kafka.
+    Nothing,
+    /// A Neo4j of the test's own (20-40 s to start on two cores), with the shared Kafka.
+    Neo4j,
+    /// An Apache Kafka of the test's own, with the shared Neo4j.
+    Kafka,
+}
+
+/// The servers, and this test's topics and group.
 pub struct Harness {
-    pub stack: fixtures::DevStack,
+    /// How to reach the graph: `NEO4J_URI`, `_USER`, `_PASSWORD`, `_DATABASE`.
+    pub neo4j: Neo4jEndpoint,
+    /// `KAFKA_BROKERS`.
+    pub brokers: String,
     pub topic: String,
     pub verdict_topic: String,
     pub dlq_topic: String,
     pub group: String,
     producer: TracedProducer,
+    plain: FutureProducer,
+    // Last: a private server outlives the clients above.
+    private_neo4j: Option<fixtures::Neo4j>,
+    private_kafka: Option<fixtures::ApacheKafka>,
 }
 
-/// A transaction payload with its id.
+/// A transaction payload with its id, at a merchant of its own ([`merchant_of`]): a merchant
+/// shared by every test would put all their writes in line for one node's lock.
 pub fn transaction(id: &str, card: &str, device: &str, account: &str, at: &str) -> String {
     serde_json::json!({
         "id": id,
         "account_id": account,
         "card_id": card,
         "device_id": device,
-        "merchant_id": "merchant-1",
+        "merchant_id": merchant_of(id),
         "amount": "12.34",
         "currency": "EUR",
         "timestamp": at,
     })
     .to_string()
+}
+
+/// The merchant of [`transaction`]`(id, ...)`: named after the id, but not starting with it.
+pub fn merchant_of(id: &str) -> String {
+    format!("m-{id}")
 }
 
 /// An ordinary transaction: its own card, device and account.
@@ -97,53 +128,125 @@ pub fn ordinary(id: &str) -> String {
 }
 
 impl Harness {
-    /// Starts a dev stack and creates this test's topics (`partitions` for the input).
+    /// The shared servers, and this test's topics (`partitions` for the input).
     pub async fn start(name: &str, partitions: i32) -> Harness {
+        Harness::start_with(name, partitions, Private::Nothing).await
+    }
+
+    /// Like [`Harness::start`], with a server of the test's own where `private` says.
+    pub async fn start_with(name: &str, partitions: i32, private: Private) -> Harness {
         exporter();
-        let stack = fixtures::DevStack::start(fixtures::DevStackOptions::default())
+        let (neo4j, private_neo4j, brokers, private_kafka) =
+            tokio::task::spawn_blocking(move || {
+                let (neo4j, private_neo4j) = if private == Private::Neo4j {
+                    let server = fixtures::Neo4j::start()
+                        .unwrap_or_else(|e| panic!("a private Neo4j must start: {e}"));
+                    (server.endpoint(), Some(server))
+                } else {
+                    let shared = fixtures::shared::neo4j()
+                        .unwrap_or_else(|e| panic!("the run's shared Neo4j: {e}"));
+                    (shared.clone(), None)
+                };
+                let (brokers, private_kafka) = if private == Private::Kafka {
+                    // With the pipeline's default topics, which go unused: with none,
+                    // the fixture's start sends an empty CreateTopics, which Kafka refuses.
+                    let kafka = fixtures::ApacheKafka::start()
+                        .unwrap_or_else(|e| panic!("a private Apache Kafka must start: {e}"));
+                    (kafka.bootstrap_servers().to_string(), Some(kafka))
+                } else {
+                    let shared = fixtures::shared::kafka()
+                        .unwrap_or_else(|e| panic!("the run's shared Apache Kafka: {e}"));
+                    (shared.bootstrap.clone(), None)
+                };
+                (neo4j, private_neo4j, brokers, private_kafka)
+            })
             .await
-            .expect("the dev stack must start (FalkorDB, Kafka mock cluster, bolt-proxy)");
+            .expect("starting the servers");
         let topic = unique(&format!("{name}.new"));
         let verdict_topic = unique(&format!("{name}.verdicts"));
         let dlq_topic = unique(&format!("{name}.dlq"));
-        for (t, p) in [(&topic, partitions), (&verdict_topic, 1), (&dlq_topic, 1)] {
-            stack.kafka().create_topic(t, p).expect("topic creation");
+        {
+            let brokers = brokers.clone();
+            let topics = [
+                (topic.clone(), partitions),
+                (verdict_topic.clone(), 1),
+                (dlq_topic.clone(), 1),
+            ];
+            tokio::task::spawn_blocking(move || {
+                let topics: Vec<(&str, i32)> =
+                    topics.iter().map(|(t, p)| (t.as_str(), *p)).collect();
+                fixtures::kafka::create_topics(&brokers, &topics, 1)
+            })
+            .await
+            .expect("creating the topics")
+            .expect("the test's topics are created");
         }
         let producer = TracedProducer::from_config(
             ClientConfig::new()
-                .set("bootstrap.servers", stack.kafka_brokers())
+                .set("bootstrap.servers", &brokers)
                 .set("acks", "all")
                 .set("linger.ms", "0"),
         )
         .expect("test producer");
+        let plain = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("linger.ms", "0")
+            // Long enough to outlast a broker restart: records sent while it is away are
+            // delivered once it is back.
+            .set("message.timeout.ms", "180000")
+            .create()
+            .expect("plain test producer");
         Harness {
-            stack,
+            neo4j,
+            brokers,
             topic,
             verdict_topic,
             dlq_topic,
             group: unique(&format!("{name}-group")),
             producer,
+            plain,
+            private_neo4j,
+            private_kafka,
         }
+    }
+
+    /// The test's own Neo4j (only with [`Private::Neo4j`]).
+    pub fn private_neo4j(&self) -> &fixtures::Neo4j {
+        self.private_neo4j
+            .as_ref()
+            .expect("this test started with Private::Neo4j")
+    }
+
+    /// The test's own Apache Kafka (only with [`Private::Kafka`]).
+    pub fn private_kafka(&self) -> &fixtures::ApacheKafka {
+        self.private_kafka
+            .as_ref()
+            .expect("this test started with Private::Kafka")
+    }
+
+    /// The settings of the servers, as the analyzer binary reads them.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("KAFKA_BROKERS", self.brokers.clone()),
+            ("NEO4J_URI", self.neo4j.uri.clone()),
+            ("NEO4J_USER", self.neo4j.user.clone()),
+            ("NEO4J_PASSWORD", self.neo4j.password.clone()),
+            ("NEO4J_DATABASE", self.neo4j.database.clone()),
+        ]
     }
 
     /// The analyzer's configuration for this harness: fast retries, stats on a free port.
     pub fn config(&self) -> Config {
-        let vars: HashMap<&str, String> = HashMap::from([
-            ("KAFKA_BROKERS", self.stack.kafka_brokers().to_string()),
+        let mut vars: HashMap<&str, String> = self.env().into_iter().collect();
+        vars.extend([
             ("KAFKA_TOPIC", self.topic.clone()),
             ("KAFKA_GROUP", self.group.clone()),
             ("KAFKA_VERDICT_TOPIC", self.verdict_topic.clone()),
             ("KAFKA_DLQ_TOPIC", self.dlq_topic.clone()),
-            ("NEO4J_URI", self.stack.neo4j_uri()),
-            ("NEO4J_USER", self.stack.neo4j_user().to_string()),
-            ("NEO4J_PASSWORD", self.stack.neo4j_password().to_string()),
-            // No NEO4J_DATABASE: FalkorDB picks its graph from the first key of a RUN's
-            // extras, and until the dev stack's bridge normalises them, a database name makes
-            // some queries land in a graph named `db` and others in one named `mode`.
             ("NEO4J_MAX_CONNECTIONS", "8".to_string()),
             ("ANALYZER_COMMIT_INTERVAL_MS", "200".to_string()),
-            // The mock cluster forgets a member that left only at its session timeout: keep
-            // it short so a second analyzer of the group gets the partitions soon.
+            // The broker's smallest (`group.min.session.timeout.ms`): a member that vanished
+            // without leaving the group is replaced soon.
             ("ANALYZER_SESSION_TIMEOUT_MS", "6000".to_string()),
             ("ANALYZER_STATS_ADDR", "127.0.0.1:0".to_string()),
         ]);
@@ -154,8 +257,8 @@ impl Harness {
     }
 
     /// Starts an analyzer with `config` on a runtime and thread of its own. A test that panics
-    /// then stops it (on drop) while the stack is still up; inside the test's runtime it would
-    /// be dropped only at that runtime's shutdown, after the stack, and rdkafka's consumer
+    /// then stops it (on drop) while the servers are still up; inside the test's runtime it would
+    /// be dropped only at that runtime's shutdown, after a private server, and rdkafka's consumer
     /// waits forever to close against a Kafka cluster that is gone.
     pub async fn spawn(&self, config: Config) -> Running {
         let analyzer = Analyzer::start(config).await.expect("analyzer starts");
@@ -209,41 +312,56 @@ impl Harness {
         (trace_id, producer_span)
     }
 
-    /// Produces a record with no trace headers, to `partition`.
+    /// Produces a record with no trace headers, to `partition`, and waits for the ack.
     pub async fn produce_plain(&self, key: &str, payload: &[u8], partition: i32) {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", self.stack.kafka_brokers())
-            .create()
-            .unwrap();
-        producer
-            .send(
-                FutureRecord::to(&self.topic)
-                    .key(key.as_bytes())
-                    .payload(payload)
-                    .partition(partition),
-                Duration::from_secs(10),
-            )
+        self.send_plain(key, payload, partition)
             .await
             .expect("the test record is acknowledged");
     }
 
+    /// Queues a record with no trace headers for `partition`; the returned future resolves at
+    /// its ack (which may be minutes away while the broker is down).
+    pub fn send_plain(
+        &self,
+        key: &str,
+        payload: &[u8],
+        partition: i32,
+    ) -> impl Future<Output = Result<(), String>> + use<> {
+        let delivery = self
+            .plain
+            .send_result(
+                FutureRecord::to(&self.topic)
+                    .key(key.as_bytes())
+                    .payload(payload)
+                    .partition(partition),
+            )
+            .map_err(|(e, _)| format!("not queued: {e}"));
+        async move {
+            match delivery?.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err((e, _))) => Err(format!("not acknowledged: {e}")),
+                Err(_) => Err("the producer was dropped".into()),
+            }
+        }
+    }
+
     /// A reader of the verdict topic from its beginning.
     pub fn verdicts(&self) -> TopicReader {
-        TopicReader::new(self.stack.kafka_brokers(), &self.verdict_topic)
+        TopicReader::new(&self.brokers, &self.verdict_topic)
     }
 
     /// A reader of the DLQ topic from its beginning.
     pub fn dlq(&self) -> TopicReader {
-        TopicReader::new(self.stack.kafka_brokers(), &self.dlq_topic)
+        TopicReader::new(&self.brokers, &self.dlq_topic)
     }
 
-    /// A plain neo4rs client to the dev stack's graph, for counting. Configured like the
-    /// analyzer (no database name, see `config`), so its queries land in the same graph.
+    /// A plain neo4rs client to the graph the analyzer writes to, for counting.
     pub fn graph(&self) -> neo4rs::Graph {
         let config = neo4rs::ConfigBuilder::default()
-            .uri(self.stack.neo4j_uri())
-            .user(self.stack.neo4j_user())
-            .password(self.stack.neo4j_password())
+            .uri(&self.neo4j.uri)
+            .user(&self.neo4j.user)
+            .password(&self.neo4j.password)
+            .db(self.neo4j.database.as_str())
             .max_connections(2)
             .build()
             .unwrap();
@@ -254,7 +372,7 @@ impl Harness {
     /// is committed).
     pub fn committed(&self, partition: i32) -> Option<i64> {
         let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", self.stack.kafka_brokers())
+            .set("bootstrap.servers", &self.brokers)
             .set("group.id", &self.group)
             .set("enable.auto.commit", "false")
             .create()
@@ -267,6 +385,30 @@ impl Harness {
         match committed.elements()[0].offset() {
             Offset::Offset(o) => Some(o),
             _ => None,
+        }
+    }
+}
+
+impl Harness {
+    /// The group's committed offsets summed over partitions `0..partitions` of the input topic
+    /// (nothing committed counts as 0).
+    pub fn committed_total(&self, partitions: i32) -> i64 {
+        (0..partitions).filter_map(|p| self.committed(p)).sum()
+    }
+
+    /// Waits until the group's committed offsets add up to `records`.
+    pub async fn wait_committed_total(&self, partitions: i32, records: i64) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let committed = tokio::task::block_in_place(|| self.committed_total(partitions));
+            if committed == records {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "offsets committed for {committed} of {records} records"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 }
@@ -468,6 +610,55 @@ pub async fn count(graph: &neo4rs::Graph, cypher: &str, id_prefix: &str) -> i64 
         n = row.get::<i64>("n").expect("count column");
     }
     n
+}
+
+/// The labels (of [`LABELS`]) whose `id` has a uniqueness constraint.
+pub async fn unique_id_constraints(graph: &neo4rs::Graph) -> Vec<String> {
+    let mut rows = graph
+        .execute(neo4rs::query(
+            "SHOW CONSTRAINTS YIELD type, labelsOrTypes, properties \
+             WHERE type = 'UNIQUENESS' AND properties = ['id'] \
+             RETURN labelsOrTypes[0] AS label",
+        ))
+        .await
+        .expect("SHOW CONSTRAINTS");
+    let mut labels = Vec::new();
+    while let Some(row) = rows.next().await.expect("constraint rows") {
+        let label: String = row.get("label").expect("label");
+        if LABELS.contains(&label.as_str()) {
+            labels.push(label);
+        }
+    }
+    labels.sort();
+    labels
+}
+
+/// The labels (of [`LABELS`]) with a plain range index on `id`, one no constraint owns.
+pub async fn plain_id_indexes(graph: &neo4rs::Graph) -> Vec<String> {
+    let mut rows = graph
+        .execute(neo4rs::query(
+            "SHOW INDEXES YIELD type, labelsOrTypes, properties, owningConstraint \
+             WHERE type = 'RANGE' AND owningConstraint IS NULL AND properties = ['id'] \
+             RETURN labelsOrTypes[0] AS label",
+        ))
+        .await
+        .expect("SHOW INDEXES");
+    let mut labels = Vec::new();
+    while let Some(row) = rows.next().await.expect("index rows") {
+        let label: String = row.get("label").expect("label");
+        if LABELS.contains(&label.as_str()) {
+            labels.push(label);
+        }
+    }
+    labels.sort();
+    labels
+}
+
+/// The five labels, sorted, as [`unique_id_constraints`] lists them.
+pub fn all_labels() -> Vec<String> {
+    let mut labels: Vec<String> = LABELS.iter().map(|l| l.to_string()).collect();
+    labels.sort();
+    labels
 }
 
 /// Waits until `cond` holds, polling.

@@ -73,6 +73,9 @@ pub enum Error {
     /// The 4 bytes opening a Bolt connection are not the Bolt magic preamble.
     #[error("not a Bolt connection (bad magic preamble)")]
     BadMagic,
+    /// A handshake manifest, or a choice answering one, that breaks the format.
+    #[error("malformed Bolt handshake: {0}")]
+    BadHandshake(&'static str),
     /// The two peers have no protocol version in common.
     #[error("no Bolt protocol version in common")]
     NoCommonVersion,

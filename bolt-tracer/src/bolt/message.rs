@@ -1,7 +1,7 @@
-//! Bolt 4.4 and 5.x messages as typed enums.
+//! Bolt 4.4, 5.x and 6.0 messages as typed enums.
 //!
 //! A message is a PackStream structure whose tag is the message signature. Requests and
-//! responses have the same shape in 4.4 and every 5.x minor version; what differs between
+//! responses have the same shape in 4.4, every 5.x minor version and 6.0; what differs between
 //! versions is which messages exist ([`Request::exists_in`]) and what goes into their maps.
 
 use bytes::BufMut;
@@ -237,7 +237,7 @@ impl Request {
     }
 
     /// Whether this message exists in protocol `version` (LOGON/LOGOFF from 5.1, TELEMETRY
-    /// from 5.4; everything else in 4.4 and every 5.x).
+    /// from 5.4; everything else in 4.4, every 5.x and 6.0).
     pub fn exists_in(&self, version: Version) -> bool {
         match self {
             Request::Logon { .. } | Request::Logoff => version >= Version::new(5, 1),
@@ -463,7 +463,7 @@ impl<'a> RunView<'a> {
     }
 }
 
-/// The name of a request signature, or `None` if it is not a request of Bolt 4.4/5.x.
+/// The name of a request signature, or `None` if it is not a request of Bolt 4.4, 5.x or 6.0.
 pub fn request_name(sig: u8) -> Option<&'static str> {
     use signature as s;
     Some(match sig {

@@ -245,7 +245,7 @@ impl IntoIterator for Map {
     }
 }
 
-/// Structure tags of Bolt 4.4 and 5.x.
+/// Structure tags of Bolt 4.4, 5.x and 6.0.
 pub mod tag {
     /// Node (`N`): 3 fields in Bolt 4.x, 4 with `element_id` in 5.x.
     pub const NODE: u8 = 0x4E;
@@ -277,6 +277,11 @@ pub mod tag {
     pub const POINT_2D: u8 = 0x58;
     /// Point3D (`Y`).
     pub const POINT_3D: u8 = 0x59;
+    /// Vector (`V`, Bolt 6.0+): a type marker and the packed values.
+    pub const VECTOR: u8 = 0x56;
+    /// UnsupportedType (`?`, Bolt 6.0+): the server's placeholder for a value of a type the
+    /// negotiated version cannot carry.
+    pub const UNSUPPORTED_TYPE: u8 = 0x3F;
 }
 
 /// A typed Bolt structure that converts from and to the generic `Value::Struct`.
@@ -862,6 +867,105 @@ impl BoltStruct for Point3D {
     }
 }
 
+/// A vector (Bolt 6.0+): homogeneous numbers, packed big-endian without per-value markers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vector {
+    /// The PackStream marker of the element type: `C8`, `C9`, `CA`, `CB` (8- to 64-bit
+    /// integers), `C6` (32-bit float) or `C1` (64-bit float).
+    pub type_marker: u8,
+    /// The elements, each as many bytes as its type takes.
+    pub data: Vec<u8>,
+}
+
+impl Vector {
+    /// Bytes per element of a type marker, `None` for a marker the format does not define.
+    pub fn element_size(type_marker: u8) -> Option<usize> {
+        match type_marker {
+            0xC8 => Some(1),
+            0xC9 => Some(2),
+            0xCA | 0xC6 => Some(4),
+            0xCB | 0xC1 => Some(8),
+            _ => None,
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        Self::element_size(self.type_marker).map_or(0, |n| self.data.len() / n)
+    }
+
+    /// Whether it has no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl BoltStruct for Vector {
+    fn from_fields(t: u8, fields: &[Value]) -> Result<Self> {
+        expect(tag::VECTOR, t, fields, &[2])?;
+        let type_marker = match &fields[0] {
+            Value::Bytes(b) if b.len() == 1 => b[0],
+            _ => return Err(bad(t, "the type marker must be one byte")),
+        };
+        let size =
+            Vector::element_size(type_marker).ok_or(bad(t, "unknown vector element type"))?;
+        let data = match &fields[1] {
+            Value::Bytes(b) if b.len() % size == 0 => b.clone(),
+            Value::Bytes(_) => return Err(bad(t, "vector data is not whole elements")),
+            _ => return Err(bad(t, "vector data must be bytes")),
+        };
+        Ok(Vector { type_marker, data })
+    }
+
+    fn into_value(self) -> Value {
+        Value::Struct {
+            tag: tag::VECTOR,
+            fields: vec![
+                Value::Bytes(vec![self.type_marker]),
+                Value::Bytes(self.data),
+            ],
+        }
+    }
+}
+
+/// The server's stand-in (Bolt 6.0+) for a value whose type the negotiated protocol version
+/// cannot carry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnsupportedType {
+    /// The type's name.
+    pub name: String,
+    /// The lowest protocol version that carries it: major.
+    pub minimum_major: i64,
+    /// The lowest protocol version that carries it: minor.
+    pub minimum_minor: i64,
+    /// Extras: an optional `message`.
+    pub extra: Map,
+}
+
+impl BoltStruct for UnsupportedType {
+    fn from_fields(t: u8, fields: &[Value]) -> Result<Self> {
+        expect(tag::UNSUPPORTED_TYPE, t, fields, &[4])?;
+        Ok(UnsupportedType {
+            name: string_at(t, fields, 0)?,
+            minimum_major: int_at(t, fields, 1)?,
+            minimum_minor: int_at(t, fields, 2)?,
+            extra: map_at(t, fields, 3)?,
+        })
+    }
+
+    fn into_value(self) -> Value {
+        Value::Struct {
+            tag: tag::UNSUPPORTED_TYPE,
+            fields: vec![
+                Value::String(self.name),
+                Value::Int(self.minimum_major),
+                Value::Int(self.minimum_minor),
+                Value::Map(self.extra),
+            ],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -926,6 +1030,39 @@ mod tests {
         assert_eq!(
             legacy.into_value().as_struct().unwrap().0,
             tag::DATE_TIME_LEGACY
+        );
+    }
+
+    #[test]
+    fn bolt_6_structures_round_trip() {
+        let v = Vector {
+            type_marker: 0xC9,
+            data: vec![0, 1, 0xFF, 0xFE],
+        };
+        assert_eq!(v.len(), 2);
+        let value = v.clone().into_value();
+        let bytes = crate::bolt::packstream::to_vec(&value).unwrap();
+        // B2 56, then two byte arrays: the marker, the data.
+        assert_eq!(&bytes[..5], &[0xB2, 0x56, 0xCC, 0x01, 0xC9]);
+        assert_eq!(
+            Vector::from_value(&crate::bolt::packstream::decode(&bytes).unwrap()).unwrap(),
+            v
+        );
+        let odd = Vector {
+            type_marker: 0xCA,
+            data: vec![1, 2, 3],
+        }
+        .into_value();
+        assert!(Vector::from_value(&odd).is_err());
+        let u = UnsupportedType {
+            name: "QuantumFloat".into(),
+            minimum_major: 42,
+            minimum_minor: 21,
+            extra: [("message", "upgrade")].into_iter().collect(),
+        };
+        assert_eq!(
+            UnsupportedType::from_value(&u.clone().into_value()).unwrap(),
+            u
         );
     }
 

@@ -2,9 +2,13 @@
 //! servers.
 //!
 //! Each client connection gets its own upstream connection. The proxy negotiates with each side
-//! on its own: when both speak the same version, frames go through unchanged and a copy is
-//! parsed for tracing; when a Bolt 4.4 client meets a 5.x-only server (neo4rs and FalkorDB),
-//! the proxy translates (HELLO -> HELLO + LOGON, element ids, UTC DateTimes, 5.7 FAILUREs).
+//! on its own (Bolt 4.4, 5.0-5.8 and 6.0): when both speak the same version, frames go through
+//! unchanged and a copy is parsed for tracing; when a Bolt 4.4 client meets a 5.x-only server
+//! (neo4rs and FalkorDB), the proxy translates (HELLO -> HELLO + LOGON, element ids, UTC
+//! DateTimes, 5.7 FAILUREs). A client that proposes the handshake manifest (drivers since 5.7;
+//! the only way to Bolt 6.0) is answered with one once the upstream has answered the proxy's
+//! own manifest: it lists what the proxy can serve over that connection, and the client's choice
+//! is passed on upstream.
 //! Every RUN becomes one CLIENT span (`opentelemetry::global::tracer("bolt-proxy")`) that lasts
 //! until its result stream ends, with the attributes of the workspace conventions.
 //!

@@ -5,29 +5,47 @@
 //! names the database servers themselves: the driver would leave the proxy after its first
 //! request and its queries would go untraced, or fail where the servers cannot be reached from
 //! the client (FalkorDB lists a fixed `localhost:7687`, measured). So every address in a
-//! table the proxy forwards becomes the proxy's own.
+//! table the proxy forwards becomes the proxy's own. Since Bolt 5.8 the answer to LOGON names
+//! the server's advertised address too (Neo4j 5.26: `localhost:PORT`, measured); it is
+//! rewritten the same way, so no driver that starts reading it is sent around the proxy.
 
 use crate::bolt::{Map, Request, Value};
 
 /// The address a routing table should name for this client: the configured one if any, else
-/// the `address` the driver put in the ROUTE's routing context (the `HOST:PORT` it was given,
-/// so one that reaches the proxy from where the driver runs), else `local`, the proxy address
-/// the client's connection reached.
+/// the `address` the driver put in its routing context (ROUTE's, or HELLO's for LOGON's
+/// answer: the `HOST:PORT` it was given, so one that reaches the proxy from where the driver
+/// runs), else `local`, the proxy address the client's connection reached.
 pub(crate) fn advertised_address(
     configured: Option<&str>,
-    route: &Request,
+    from_driver: Option<&str>,
     local: impl FnOnce() -> String,
 ) -> String {
     if let Some(a) = configured {
         return a.to_owned();
     }
-    let from_driver = match route {
-        Request::Route { routing, .. } => routing.get_str("address"),
-        _ => None,
-    };
     match from_driver {
         Some(a) if super::upstream::split_host_port(a).is_some() => a.to_owned(),
         _ => local(),
+    }
+}
+
+/// The `address` of a ROUTE's routing context.
+pub(crate) fn route_address(route: &Request) -> Option<&str> {
+    match route {
+        Request::Route { routing, .. } => routing.get_str("address"),
+        _ => None,
+    }
+}
+
+/// Rewrites the `advertised_address` of a LOGON's SUCCESS (Bolt 5.8+) to `address`, in place.
+/// Returns whether the metadata held one.
+pub(crate) fn point_logon_at(metadata: &mut Map, address: &str) -> bool {
+    match metadata.get_mut("advertised_address") {
+        Some(v @ Value::String(_)) => {
+            *v = Value::from(address);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -173,11 +191,11 @@ mod tests {
         let local = || "10.0.0.5:7687".to_owned();
         let dialed = route(&[("address", "proxy.internal:7687")]);
         assert_eq!(
-            advertised_address(Some("bolt.example.com:443"), &dialed, local),
+            advertised_address(Some("bolt.example.com:443"), route_address(&dialed), local),
             "bolt.example.com:443"
         );
         assert_eq!(
-            advertised_address(None, &dialed, local),
+            advertised_address(None, route_address(&dialed), local),
             "proxy.internal:7687"
         );
         for unusable in [
@@ -186,7 +204,26 @@ mod tests {
             route(&[("address", "no-port")]),
             route(&[("region", "eu")]),
         ] {
-            assert_eq!(advertised_address(None, &unusable, local), "10.0.0.5:7687");
+            assert_eq!(
+                advertised_address(None, route_address(&unusable), local),
+                "10.0.0.5:7687"
+            );
         }
+    }
+
+    #[test]
+    fn logon_answers_name_the_proxy_and_keep_the_rest() {
+        let mut meta: Map = [
+            ("advertised_address", Value::from("localhost:7687")),
+            ("credentials_expired", Value::Bool(false)),
+        ]
+        .into_iter()
+        .collect();
+        assert!(point_logon_at(&mut meta, "proxy:7687"));
+        assert_eq!(meta.get_str("advertised_address"), Some("proxy:7687"));
+        assert_eq!(meta.len(), 2);
+        let mut older = Map::new();
+        assert!(!point_logon_at(&mut older, "proxy:7687"));
+        assert!(older.is_empty());
     }
 }

@@ -2,6 +2,12 @@
 //! both ways, translates them when the two sides speak different versions, and feeds the query
 //! spans.
 //!
+//! The version is chosen once both handshakes are under way: the client's opening is read, the
+//! upstream is asked for what the client takes (manifest v1 first when the client proposed it
+//! first), and [`Negotiation`] decides what the client is offered: one version for a classic
+//! client, a manifest of everything servable for a manifest client, whose choice then goes
+//! upstream in front of its first messages.
+//!
 //! The loop is a single task with no locks: reads from both sides, writes to both sides, the
 //! idle timer and the shutdown signal are branches of one `select!`. Writes are queued into a
 //! buffer per side and flushed as one batch; reading a side pauses while the other side's write
@@ -30,11 +36,11 @@ use super::socket::{SocketRead, SocketWrite, tcp_halves, tls_halves};
 use super::trace::{End, Queries, QueryId, SpanFacts};
 use super::translate;
 use super::upstream::Upstream;
-use crate::bolt::handshake::{self, SUPPORTED};
+use crate::bolt::handshake::{self, MANIFEST_V1, SUPPORTED};
 use crate::bolt::message::{map_message_view, peek_signature, signature as sig};
 use crate::bolt::{
-    Frame, Handshake, Limits, Map, MapView, MessageReader, MessageWriter, Request, Response,
-    RunView, Version,
+    Answer, Choice, Frame, Handshake, Limits, Manifest, ManifestChoice, Map, MapView,
+    MessageReader, MessageWriter, Proposal, Request, Response, RunView, Value, Version,
 };
 use crate::query_attrs::QueryAttrsCache;
 
@@ -129,24 +135,36 @@ pub(crate) async fn serve(
             return;
         }
     };
+    // The client's ranges, best first; a manifest v1 proposal the client ranks above them is
+    // answered with a manifest, after the upstream connection (see `Negotiation`).
     let acceptable = hs.acceptable(&SUPPORTED);
-    if acceptable.is_empty() {
-        tracing::debug!(%peer, "bolt-proxy: client offers no supported Bolt version");
-        no_version(cw, deadline).await;
-        return;
-    }
+    let manifest = match hs.choose(&SUPPORTED, true) {
+        Some(Choice::Manifest) => true,
+        Some(Choice::Version(_)) => false,
+        None => {
+            tracing::debug!(%peer, "bolt-proxy: client offers no supported Bolt version");
+            no_version(cw, deadline).await;
+            return;
+        }
+    };
     // Ask the server for what the client takes, best first; a 4.4 client also accepts any 5.x
-    // server, through translation.
-    let mut wanted = acceptable.clone();
-    if acceptable.contains(&Version::V4_4) {
+    // server, through translation. A client that offered nothing but the manifest may get
+    // anything the proxy speaks.
+    let mut wanted = if acceptable.is_empty() {
+        SUPPORTED.to_vec()
+    } else {
+        acceptable.clone()
+    };
+    if wanted.contains(&Version::V4_4) {
         for v in SUPPORTED.iter().filter(|v| v.major == 5) {
             if !wanted.contains(v) {
                 wanted.push(*v);
             }
         }
     }
-    let (upstream_version, up_r, up_w) =
-        match timeout_at(deadline, connect_upstream(&shared, &wanted)).await {
+    let farewell_version = if manifest { None } else { Some(acceptable[0]) };
+    let (answer, up_r, up_w) =
+        match timeout_at(deadline, connect_upstream(&shared, &wanted, manifest)).await {
             Ok(Ok(up)) => up,
             Ok(Err(crate::bolt::Error::NoCommonVersion)) => {
                 tracing::warn!(%peer, "bolt-proxy: upstream speaks none of the client's versions");
@@ -155,28 +173,62 @@ pub(crate) async fn serve(
             }
             Ok(Err(e)) => {
                 tracing::warn!(%peer, error = %e, "bolt-proxy: upstream unavailable");
-                unavailable(cr, cw, acceptable[0], deadline).await;
+                unavailable(cr, cw, farewell_version, deadline).await;
                 return;
             }
             Err(_) => {
                 tracing::warn!(%peer, "bolt-proxy: upstream connection timed out");
                 // The handshake deadline has passed: the farewell gets its own.
                 let farewell = Instant::now() + FAREWELL_TIMEOUT;
-                unavailable(cr, cw, acceptable[0], farewell).await;
+                unavailable(cr, cw, farewell_version, farewell).await;
                 return;
             }
         };
-    let (client_version, translate) = if acceptable.contains(&upstream_version) {
-        (upstream_version, false)
-    } else if upstream_version.major == 5 && acceptable.contains(&Version::V4_4) {
-        (Version::V4_4, true)
-    } else {
+    let Some(negotiation) = Negotiation::offer(&answer, manifest, &acceptable) else {
+        tracing::warn!(%peer, "bolt-proxy: upstream speaks none of the client's versions");
         no_version(cw, deadline).await;
         return;
     };
-    if cw.write_all(&client_version.to_bytes()).await.is_err() || cw.flush().await.is_err() {
-        return;
-    }
+    let (client_version, upstream_version, upstream_choice) = if manifest {
+        let offer = Manifest::new(&negotiation.client_offer);
+        let chosen = timeout_at(deadline, async {
+            cw.write_all(&offer.to_bytes()).await?;
+            cw.flush().await?;
+            ManifestChoice::read(&mut cr).await
+        })
+        .await;
+        let chosen = match chosen {
+            Ok(Ok(c)) => c.version,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "bolt-proxy: client's manifest choice unreadable, closing");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "bolt-proxy: client's manifest choice timed out, closing");
+                return;
+            }
+        };
+        match chosen.and_then(|v| negotiation.serve(v)) {
+            Some(versions) => versions,
+            None => {
+                // It chose nothing, or something not offered: no Bolt can follow.
+                tracing::debug!(%peer, "bolt-proxy: client chose no offered version, closing");
+                let _ = timeout(FAREWELL_TIMEOUT, cw.shutdown()).await;
+                return;
+            }
+        }
+    } else {
+        // A classic client is offered exactly one version, which is served.
+        let Some(versions) = negotiation.serve(negotiation.client_offer[0]) else {
+            no_version(cw, deadline).await;
+            return;
+        };
+        if cw.write_all(&versions.0.to_bytes()).await.is_err() || cw.flush().await.is_err() {
+            return;
+        }
+        versions
+    };
+    let translate = client_version != upstream_version;
     tracing::debug!(%peer, client = %client_version, upstream = %upstream_version, translate, "bolt-proxy: connection open");
     let facts = SpanFacts {
         server_address: shared.upstream.host().clone(),
@@ -190,6 +242,7 @@ pub(crate) async fn serve(
         translate,
         advertised: cfg.advertised_address.clone(),
         proxy_addr,
+        dialed: None,
         falkordb_compat: cfg.falkordb_compat,
         utc: false,
         client_version,
@@ -206,35 +259,121 @@ pub(crate) async fn serve(
         failed: false,
         limits: Limits::default(),
     };
-    let io = Io {
+    let mut io = Io {
         client_r: MessageReader::with_max_message_size(cr, max),
         client_w: MessageWriter::new(cw),
         up_r: MessageReader::with_max_message_size(up_r, max),
         up_w: MessageWriter::new(up_w),
     };
+    if let Some(choice) = upstream_choice {
+        // The end of the upstream's manifest handshake, which needs no answer: it goes out
+        // with the client's first messages, or on its own at the session's first turn.
+        io.up_w.queue_raw(&choice.to_bytes());
+    }
     let stop = session.run(io, cfg.idle_timeout, phase).await;
     tracing::debug!(%peer, reason = ?stop, "bolt-proxy: connection closed");
 }
 
-/// Connects to the upstream asking for `wanted` (best first), working around two handshake
-/// faults of FalkorDB (both measured):
+/// What a client can be served over an upstream connection that has just answered its
+/// handshake.
+#[derive(Debug)]
+struct Negotiation {
+    /// The versions the upstream offered (manifest), or the one it chose.
+    upstream: Vec<Version>,
+    /// The upstream answered with a manifest and waits for the proxy's choice.
+    upstream_manifest: bool,
+    /// What the client may get, best first: the upstream's versions, and 4.4 through
+    /// translation when the upstream speaks 5.x but not 4.4. A classic client gets exactly one.
+    client_offer: Vec<Version>,
+}
+
+impl Negotiation {
+    /// `None` when the client can be offered nothing.
+    fn offer(answer: &Answer, manifest_client: bool, acceptable: &[Version]) -> Option<Self> {
+        let (upstream, upstream_manifest) = match answer {
+            Answer::Version(v) => (vec![*v], false),
+            Answer::Manifest(m) => (m.versions(&SUPPORTED), true),
+        };
+        let mut client_offer = upstream.clone();
+        if !client_offer.contains(&Version::V4_4) && client_offer.iter().any(|v| v.major == 5) {
+            client_offer.push(Version::V4_4);
+        }
+        if !manifest_client {
+            // Passing through wins over translating, then the client's preference.
+            let pick = acceptable
+                .iter()
+                .find(|v| upstream.contains(v))
+                .or_else(|| acceptable.iter().find(|v| client_offer.contains(v)));
+            client_offer = pick.into_iter().copied().collect();
+        }
+        (!client_offer.is_empty()).then_some(Negotiation {
+            upstream,
+            upstream_manifest,
+            client_offer,
+        })
+    }
+
+    /// For the client's `chosen` version: the client's version, the upstream's, and the
+    /// manifest choice the upstream waits for, if it does. `None` when `chosen` was not
+    /// offered.
+    fn serve(&self, chosen: Version) -> Option<(Version, Version, Option<ManifestChoice>)> {
+        if !self.client_offer.contains(&chosen) {
+            return None;
+        }
+        let upstream = if self.upstream.contains(&chosen) {
+            chosen
+        } else {
+            // Translation: the client speaks 4.4, the upstream its best 5.x.
+            self.upstream
+                .iter()
+                .copied()
+                .filter(|v| v.major == 5)
+                .max()?
+        };
+        let choice = self.upstream_manifest.then_some(ManifestChoice {
+            version: Some(upstream),
+            capabilities: 0,
+        });
+        Some((chosen, upstream, choice))
+    }
+}
+
+/// The opening the proxy sends upstream: manifest v1 first when `manifest` (the only way to
+/// reach Bolt 6.0; the client chose the manifest too), then `versions` as ranges, four slots
+/// in all.
+fn opening(manifest: bool, versions: &[Version]) -> Handshake {
+    let mut proposals = Vec::with_capacity(4);
+    if manifest {
+        proposals.push(Proposal::Manifest(MANIFEST_V1));
+    }
+    proposals.extend(handshake::proposals_for(versions));
+    proposals.truncate(4);
+    Handshake::new(&proposals)
+}
+
+/// Connects to the upstream asking for `wanted` (best first), with manifest v1 first when
+/// `manifest`, working around two handshake faults of FalkorDB (both measured):
 /// - it closes the connection when a 4.x proposal comes before its 5.x one: the proxy then
 ///   offers the 5.x versions only, and remembers to do so for this upstream from then on;
 /// - each connection a client ends with GOODBYE leaves one later handshake unanswered, for
 ///   good (abrupt closes leave nothing, nor does closing the unanswered connection): see
 ///   [`hedged_connect`]. With FalkorDB compatibility the proxy sends no GOODBYE of its own.
+///
+/// A manifest proposal goes before the ranges: FalkorDB 1.4 skips it (the 5.x Python driver
+/// opens with one and reaches it directly).
 async fn connect_upstream(
     shared: &Shared,
     wanted: &[Version],
-) -> crate::bolt::Result<(Version, SocketRead, SocketWrite)> {
+    manifest: bool,
+) -> crate::bolt::Result<(Answer, SocketRead, SocketWrite)> {
     let attempts = if shared.config.falkordb_compat {
         HANDSHAKE_ATTEMPTS_FALKORDB
     } else {
         HANDSHAKE_ATTEMPTS
     };
-    let v5_only: Vec<Version> = wanted.iter().copied().filter(|v| v.major == 5).collect();
-    let preferred = Handshake::new(&handshake::proposals_for(wanted));
-    let fallback = Handshake::new(&handshake::proposals_for(&v5_only));
+    let v5_only: Vec<Version> = wanted.iter().copied().filter(|v| v.major >= 5).collect();
+    let preferred = opening(manifest, wanted);
+    let fallback = opening(manifest, &v5_only);
     let offer_v4 =
         !v5_only.is_empty() && v5_only != wanted && !shared.v5_only.load(Ordering::Relaxed);
     if !offer_v4 {
@@ -271,7 +410,7 @@ async fn hedged_connect(
     hs: &Handshake,
     then: &Handshake,
     max: usize,
-) -> crate::bolt::Result<(Version, SocketRead, SocketWrite)> {
+) -> crate::bolt::Result<(Answer, SocketRead, SocketWrite)> {
     let mut racing = FuturesUnordered::new();
     racing.push(upstream.connect(hs));
     let mut next_at = Instant::now() + HEDGE_AFTER;
@@ -300,13 +439,33 @@ async fn no_version(mut w: SocketWrite, deadline: Instant) {
     .await;
 }
 
-/// The upstream cannot be reached: answer the handshake, answer the first request with a
-/// FAILURE drivers treat as transient, and close.
-async fn unavailable(r: SocketRead, w: SocketWrite, version: Version, deadline: Instant) {
-    let mut w = MessageWriter::new(w);
-    w.queue_raw(&version.to_bytes());
-    let mut r = MessageReader::new(r);
+/// The upstream cannot be reached: answer the handshake (with `version`, or for a client that
+/// chose the manifest, with a manifest of every version the proxy speaks and the client's
+/// choice read back), answer the first request with a FAILURE drivers treat as transient, and
+/// close.
+async fn unavailable(
+    mut r: SocketRead,
+    mut w: SocketWrite,
+    version: Option<Version>,
+    deadline: Instant,
+) {
     let _ = timeout_at(deadline, async {
+        let version = match version {
+            Some(v) => {
+                w.write_all(&v.to_bytes()).await?;
+                v
+            }
+            None => {
+                w.write_all(&Manifest::new(&SUPPORTED).to_bytes()).await?;
+                w.flush().await?;
+                match ManifestChoice::read(&mut r).await?.version {
+                    Some(v) if SUPPORTED.contains(&v) => v,
+                    _ => return Err(crate::bolt::Error::NoCommonVersion),
+                }
+            }
+        };
+        let mut w = MessageWriter::new(w);
+        let mut r = MessageReader::new(r);
         w.flush().await?;
         if r.read_message().await?.is_some() {
             w.queue_response(&Response::failure_for(
@@ -364,6 +523,8 @@ enum Pending {
     LogonHalf { swallow: bool },
     /// ROUTE: its routing table will name this address (see [`routing`]).
     Route(String),
+    /// LOGON: the advertised address in its answer (5.8+) will be this one.
+    Logon(String),
     /// Anything else, forwarded as is.
     Other,
     /// Already answered IGNORED by the proxy after a FAILURE: the server's answer is dropped.
@@ -394,6 +555,8 @@ struct Session {
     advertised: Option<String>,
     /// The proxy address this client's connection reached.
     proxy_addr: SocketAddr,
+    /// The address the driver says it dialed (HELLO's routing context), if it said.
+    dialed: Option<String>,
     /// FalkorDB compatibility: RUN and BEGIN go upstream with an empty extra map, GOODBYE not
     /// at all (see [`ProxyConfig::falkordb_compat`]).
     falkordb_compat: bool,
@@ -506,6 +669,14 @@ impl Session {
         };
         self.close(io, &stop).await;
         stop
+    }
+
+    /// The address routing tables and LOGON answers name for this client (see
+    /// [`routing::advertised_address`]).
+    fn advertised_address(&self, dialed: Option<&str>) -> String {
+        routing::advertised_address(self.advertised.as_deref(), dialed, || {
+            self.proxy_addr.to_string()
+        })
     }
 
     /// Requests in flight or result streams not yet read to the end.
@@ -725,6 +896,11 @@ impl Session {
                 let Request::Hello { extra } = decode(&frame)? else {
                     unreachable!("decoded by signature")
                 };
+                self.dialed = extra
+                    .get("routing")
+                    .and_then(Value::as_map)
+                    .and_then(|r| r.get_str("address"))
+                    .map(str::to_owned);
                 let split = translate::split_hello(extra, self.upstream_version);
                 self.utc = split.utc;
                 io.up_w
@@ -750,14 +926,24 @@ impl Session {
             sig::ROUTE => {
                 // The same message in 4.4 and 5.x: forwarded as is, its answer rewritten.
                 let route = decode(&frame)?;
-                let address =
-                    routing::advertised_address(self.advertised.as_deref(), &route, || {
-                        self.proxy_addr.to_string()
-                    });
+                let address = self.advertised_address(routing::route_address(&route));
                 self.pending.push_back(Pending::Route(address));
             }
-            sig::HELLO => self.pending.push_back(Pending::Hello),
-            sig::LOGON | sig::LOGOFF | sig::TELEMETRY => self.pending.push_back(Pending::Other),
+            sig::HELLO => {
+                // Its routing context names the address the driver dialed, which LOGON's
+                // answer (5.8+) will be made to name.
+                let extra = request_map(&frame, self.limits)?;
+                self.dialed = extra
+                    .get_map("routing")
+                    .and_then(|r| r.get_str("address"))
+                    .map(str::to_owned);
+                self.pending.push_back(Pending::Hello);
+            }
+            sig::LOGON => {
+                let address = self.advertised_address(self.dialed.as_deref());
+                self.pending.push_back(Pending::Logon(address));
+            }
+            sig::LOGOFF | sig::TELEMETRY => self.pending.push_back(Pending::Other),
             _ => return Err(Stop::ClientProtocol("unknown request")),
         }
         io.up_w.queue_frame(&frame);
@@ -886,13 +1072,23 @@ impl Session {
             io.client_w.queue_frame(&frame);
             return;
         }
+        if let (Some(sig::SUCCESS), Pending::Begin) = (s, &pending) {
+            // The home database the server resolved (5.8+), read in place.
+            self.queries
+                .begin_succeeded(summary_map(&frame, self.limits));
+            io.client_w.queue_frame(&frame);
+            return;
+        }
         // The other summaries that matter to spans or translation are decoded; the rest pass
         // as they are.
         let meta = match (s, &pending) {
             (Some(sig::FAILURE), _)
             | (
                 Some(sig::SUCCESS),
-                Pending::HelloHalf | Pending::LogonHalf { .. } | Pending::Route(_),
+                Pending::HelloHalf
+                | Pending::LogonHalf { .. }
+                | Pending::Route(_)
+                | Pending::Logon(_),
             ) => match Response::decode_with(frame.payload(), self.limits) {
                 Ok(Response::Success { metadata } | Response::Failure { metadata }) => metadata,
                 _ => Map::new(),
@@ -928,13 +1124,28 @@ impl Session {
             (_, Pending::LogonHalf { swallow: true }) => return,
             (Some(sig::SUCCESS), Pending::LogonHalf { swallow: false }) => {
                 let hello = self.hello_stash.take().unwrap_or_default();
-                let metadata = translate::fold_hello_success(hello, Some(meta), self.utc);
+                let mut logon = meta;
+                routing::point_logon_at(
+                    &mut logon,
+                    &self.advertised_address(self.dialed.as_deref()),
+                );
+                let metadata = translate::fold_hello_success(hello, Some(logon), self.utc);
                 self.answer(io, &Response::Success { metadata }, &frame);
                 return;
             }
             (Some(sig::SUCCESS), Pending::Hello) if self.translate && self.utc => {
                 let metadata = translate::fold_hello_success(meta, None, true);
                 self.answer(io, &Response::Success { metadata }, &frame);
+                return;
+            }
+            (Some(sig::SUCCESS), Pending::Logon(address)) => {
+                let mut metadata = meta;
+                if routing::point_logon_at(&mut metadata, &address) {
+                    tracing::debug!(%address, "bolt-proxy: LOGON's advertised address is the proxy");
+                    self.answer(io, &Response::Success { metadata }, &frame);
+                } else {
+                    io.client_w.queue_frame(&frame);
+                }
                 return;
             }
             (Some(sig::SUCCESS), Pending::Route(address)) => {
@@ -1009,4 +1220,60 @@ fn request_map(frame: &Frame, limits: Limits) -> Result<MapView<'_>, Stop> {
     map_message_view(frame.payload(), limits)
         .map(|(_, map)| map)
         .map_err(|_| Stop::ClientProtocol("undecodable request"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(major: u8, minor: u8) -> Version {
+        Version::new(major, minor)
+    }
+
+    #[test]
+    fn classic_clients_get_one_version_passing_through_before_translating() {
+        // neo4rs (4.4 only) to FalkorDB (5.7): translated.
+        let n = Negotiation::offer(&Answer::Version(v(5, 7)), false, &[v(4, 4)]).unwrap();
+        assert_eq!(n.client_offer, [v(4, 4)]);
+        assert_eq!(n.serve(v(4, 4)), Some((v(4, 4), v(5, 7), None)));
+        // A client that prefers 4.4 but takes 5.7 too is passed through.
+        let n = Negotiation::offer(&Answer::Version(v(5, 7)), false, &[v(4, 4), v(5, 7)]).unwrap();
+        assert_eq!(n.client_offer, [v(5, 7)]);
+        // Nothing in common.
+        assert!(Negotiation::offer(&Answer::Version(v(5, 7)), false, &[v(5, 8)]).is_none());
+    }
+
+    #[test]
+    fn manifest_clients_get_what_the_upstream_serves_and_their_choice_goes_upstream() {
+        // A classic upstream: its version, and 4.4 through translation.
+        let n = Negotiation::offer(&Answer::Version(v(5, 7)), true, &[]).unwrap();
+        assert_eq!(n.client_offer, [v(5, 7), v(4, 4)]);
+        assert_eq!(n.serve(v(5, 7)), Some((v(5, 7), v(5, 7), None)));
+        assert_eq!(n.serve(v(4, 4)), Some((v(4, 4), v(5, 7), None)));
+        assert_eq!(n.serve(v(5, 8)), None);
+        // A manifest upstream without 4.4: 4.4 is translated to its best 5.x.
+        let upstream = Manifest::new(&[v(6, 1), v(6, 0), v(5, 8), v(5, 7)]);
+        let n = Negotiation::offer(&Answer::Manifest(upstream), true, &[]).unwrap();
+        assert_eq!(n.client_offer, [v(6, 0), v(5, 8), v(5, 7), v(4, 4)]);
+        let chose = |version| {
+            Some(ManifestChoice {
+                version: Some(version),
+                capabilities: 0,
+            })
+        };
+        assert_eq!(n.serve(v(6, 0)), Some((v(6, 0), v(6, 0), chose(v(6, 0)))));
+        assert_eq!(n.serve(v(4, 4)), Some((v(4, 4), v(5, 8), chose(v(5, 8)))));
+        assert_eq!(n.serve(v(6, 1)), None, "not spoken by the proxy");
+    }
+
+    #[test]
+    fn the_upstream_opening_puts_the_manifest_first() {
+        let wanted = [v(5, 8), v(5, 7), v(5, 6), v(4, 4)];
+        let hs = opening(true, &wanted);
+        assert_eq!(hs.proposals[0], Proposal::Manifest(MANIFEST_V1));
+        assert!(hs.accepts(v(5, 6)) && hs.accepts(v(4, 4)));
+        let hs = opening(false, &wanted);
+        assert!(!hs.offers_manifest());
+        assert!(hs.accepts(v(5, 8)));
+    }
 }

@@ -62,8 +62,11 @@ enum Outcome {
     /// PULL/DISCARD SUCCESS without `has_more`: the message's payload, read again at emission.
     Complete(Bytes),
     /// FAILURE (of the RUN, a PULL, or an earlier request of the same transaction), with its
-    /// Neo4j status code.
-    Failure(String),
+    /// Neo4j status code and, from Bolt 5.7, its GQL status.
+    Failure {
+        code: String,
+        gql_status: Option<String>,
+    },
     /// Anything else.
     Other(End),
 }
@@ -192,12 +195,31 @@ impl Queries {
         }
     }
 
-    /// The RUN's SUCCESS: remembers `qid` and `t_first`.
+    /// The RUN's SUCCESS: remembers `qid`, `t_first`, and the home database the server
+    /// resolved (Bolt 5.8+: `db`, when the RUN named none).
     pub(crate) fn run_succeeded(&mut self, id: QueryId, meta: MapView<'_>) {
         if let Some(q) = self.get(id) {
             q.qid = meta.get_int("qid");
             q.t_first = meta.get_int("t_first");
+            if q.db.is_none() {
+                q.db = server_db(meta);
+            }
         }
+    }
+
+    /// The BEGIN's SUCCESS: the home database the server resolved (Bolt 5.8+: `db`, when the
+    /// BEGIN named none) is the namespace of the transaction's queries, those already sent
+    /// behind the BEGIN included (drivers pipeline BEGIN, RUN and PULL).
+    pub(crate) fn begin_succeeded(&mut self, meta: MapView<'_>) {
+        let Some(tx) = &mut self.tx else { return };
+        if tx.db.is_some() {
+            return;
+        }
+        let Some(db) = server_db(meta) else { return };
+        for q in self.open.iter_mut().filter(|q| q.db.is_none()) {
+            q.db = Some(db.clone());
+        }
+        tx.db = Some(db);
     }
 
     /// `n` RECORDs of query `id`.
@@ -248,11 +270,16 @@ impl Queries {
             .get_str("neo4j_code")
             .or_else(|| meta.get_str("code"))
             .unwrap_or("_OTHER");
+        // A five-character GQLSTATUS (e.g. `42001`): a class and subclass, never a value.
+        let gql_status = meta.get_str("gql_status").filter(|s| is_gql_status(s));
         let at = SystemTime::now();
         for query in self.open.drain(..) {
             self.ended.push(Ended {
                 query,
-                outcome: Outcome::Failure(code.to_owned()),
+                outcome: Outcome::Failure {
+                    code: code.to_owned(),
+                    gql_status: gql_status.map(str::to_owned),
+                },
                 at,
             });
         }
@@ -310,8 +337,11 @@ impl Queries {
                 }
                 None
             }
-            Outcome::Failure(code) => {
+            Outcome::Failure { code, gql_status } => {
                 attrs.push(KeyValue::new("db.response.status_code", code.clone()));
+                if let Some(g) = gql_status {
+                    attrs.push(KeyValue::new("neo4j.gql_status", g.clone()));
+                }
                 Some(code.clone().into())
             }
             Outcome::Other(End::Ignored) => Some("ignored".into()),
@@ -322,7 +352,7 @@ impl Queries {
         };
         let ending = match outcome {
             Outcome::Complete(_) => None,
-            Outcome::Failure(_) => Some("failure"),
+            Outcome::Failure { .. } => Some("failure"),
             Outcome::Other(End::Ignored) => Some("ignored"),
             Outcome::Other(End::Reset) => Some("reset"),
             Outcome::Other(End::TransactionClosed) => Some("transaction_closed"),
@@ -345,7 +375,7 @@ impl Queries {
             metric_attrs
                 .to_mut()
                 .push(KeyValue::new("error.type", t.clone()));
-            if let Outcome::Failure(code) = &outcome {
+            if let Outcome::Failure { code, .. } = &outcome {
                 metric_attrs
                     .to_mut()
                     .push(KeyValue::new("db.response.status_code", code.clone()));
@@ -409,6 +439,18 @@ fn summary_attributes(attrs: &mut Vec<KeyValue>, has_namespace: bool, meta: MapV
     }
 }
 
+/// The database a server's SUCCESS names, if any.
+fn server_db(meta: MapView<'_>) -> Option<String> {
+    meta.get_str("db")
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned)
+}
+
+/// Whether `s` has the shape of a GQLSTATUS code: five ASCII letters or digits.
+fn is_gql_status(s: &str) -> bool {
+    s.len() == 5 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// The W3C context in RUN/BEGIN `tx_metadata` (`traceparent`, `tracestate`), if valid.
 fn parent_context(extra: MapView<'_>) -> Option<Context> {
     let md = extra.get_map("tx_metadata")?;
@@ -431,6 +473,56 @@ mod tests {
 
     fn view(bytes: &[u8]) -> MapView<'_> {
         Decoder::new(bytes).map_view().unwrap()
+    }
+
+    fn queries() -> Queries {
+        let facts = SpanFacts {
+            server_address: "db".into(),
+            server_port: 7687,
+            client_version: Version::V5_8,
+            upstream_version: Version::V5_8,
+            translated: false,
+        };
+        Queries::new(
+            &facts,
+            Arc::new(cypher::Cache::new(1 << 16)),
+            Arc::new(QueryAttrsCache::new(1024)),
+        )
+    }
+
+    #[test]
+    fn the_home_database_a_5_8_server_resolves_is_the_namespace() {
+        let home = encoded([("db", "home")].into_iter().collect());
+        let none = encoded(Map::new());
+        // Auto-commit: the RUN's SUCCESS names it.
+        let mut q = queries();
+        let id = q.start("RETURN 1", view(&none));
+        q.run_succeeded(id, view(&home));
+        assert_eq!(q.open[0].db.as_deref(), Some("home"));
+        // A RUN that named its database keeps it.
+        let named = encoded([("db", "mine")].into_iter().collect());
+        let id = q.start("RETURN 2", view(&named));
+        q.run_succeeded(id, view(&home));
+        assert_eq!(q.open[1].db.as_deref(), Some("mine"));
+        // A transaction: BEGIN's SUCCESS names it, for the RUN pipelined behind the BEGIN and
+        // for the ones after.
+        let mut q = queries();
+        q.begin(view(&none));
+        q.start("RETURN 1", view(&none));
+        q.begin_succeeded(view(&home));
+        q.start("RETURN 2", view(&none));
+        let dbs: Vec<_> = q.open.iter().map(|o| o.db.as_deref()).collect();
+        assert_eq!(dbs, [Some("home"), Some("home")]);
+    }
+
+    #[test]
+    fn gql_statuses_are_five_letters_or_digits() {
+        for ok in ["42001", "22N01", "50N42", "01N00"] {
+            assert!(is_gql_status(ok), "{ok}");
+        }
+        for bad in ["", "4200", "420011", "42 01", "42'01", "ÄÄ1"] {
+            assert!(!is_gql_status(bad), "{bad}");
+        }
     }
 
     #[test]

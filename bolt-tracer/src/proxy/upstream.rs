@@ -13,7 +13,7 @@ use tokio_rustls::TlsConnector;
 use super::config::UpstreamTls;
 use super::error::{Error, Result};
 use super::socket::{SocketRead, SocketWrite, tcp_halves, tls_halves};
-use crate::bolt::{self, Handshake, Version};
+use crate::bolt::{self, Answer, Handshake};
 
 /// Where and how to reach the upstream server.
 pub(crate) struct Upstream {
@@ -48,26 +48,27 @@ impl Upstream {
         self.port
     }
 
-    /// Connects, runs the Bolt handshake with `proposals`, and splits the stream.
+    /// Connects, opens the Bolt handshake with `proposals`, and splits the stream. A manifest
+    /// answer leaves the handshake open: the caller writes its choice before any message.
     pub(crate) async fn connect(
         &self,
         proposals: &Handshake,
-    ) -> bolt::Result<(Version, SocketRead, SocketWrite)> {
+    ) -> bolt::Result<(Answer, SocketRead, SocketWrite)> {
         let tcp = TcpStream::connect(&self.addr).await?;
         tcp.set_nodelay(true)?;
         keep_alive(&tcp, Some(UPSTREAM_USER_TIMEOUT))?;
         match &self.tls {
             None => {
                 let mut tcp = tcp;
-                let v = bolt::handshake::client_handshake(&mut tcp, proposals).await?;
+                let answer = bolt::handshake::client_open(&mut tcp, proposals).await?;
                 let (r, w) = tcp_halves(tcp);
-                Ok((v, r, w))
+                Ok((answer, r, w))
             }
             Some((connector, name)) => {
                 let mut tls = connector.connect(name.clone(), tcp).await?;
-                let v = bolt::handshake::client_handshake(&mut tls, proposals).await?;
+                let answer = bolt::handshake::client_open(&mut tls, proposals).await?;
                 let (r, w) = tls_halves(tls);
-                Ok((v, r, w))
+                Ok((answer, r, w))
             }
         }
     }

@@ -104,7 +104,10 @@ impl TracedGraphBuilder {
     /// Whether auto-commit queries carry the span's `traceparent` (and `tracestate`) in their
     /// `tx_metadata`, so server-side work joins the trace: bolt-proxy makes its spans children
     /// of the query's, and Neo4j shows the context in its query log and `SHOW TRANSACTIONS`.
-    /// A query that has its own `tx_metadata` is left alone.
+    /// A query that has its own `tx_metadata` is left alone. Transactions get their span's
+    /// context through `CALL tx.setMetaData(...)` right after they begin (neo4rs offers no way
+    /// to set BEGIN's metadata): one more round trip per transaction, and a server without
+    /// that procedure fails the transaction's start.
     ///
     /// Off by default, as database trace-context propagation is elsewhere (Datadog's DBM
     /// propagation, OpenTelemetry's sqlcommenter options): it changes what is sent, not just
@@ -222,7 +225,7 @@ impl TracedGraph {
     /// overhead benchmark only; not part of the API.
     #[doc(hidden)]
     pub fn instrument_without_io(&self, q: Query, rows: u64) -> Query {
-        let (mut span, q) = self.inst.start_query(q, None, &current_context(), true);
+        let (mut span, q) = self.inst.start_query(q, None, &current_context(), None);
         for _ in 0..rows {
             span.add_row();
         }
@@ -234,7 +237,7 @@ impl TracedGraph {
     pub async fn run(&self, q: impl Into<Query>) -> neo4rs::Result<RunResult> {
         let (span, q) = self
             .inst
-            .start_query(q.into(), None, &current_context(), true);
+            .start_query(q.into(), None, &current_context(), None);
         let result = self.inner.run(q).await;
         span.end_with_summary(&result);
         result
@@ -249,7 +252,7 @@ impl TracedGraph {
         let db = db.into();
         let (span, q) = self
             .inst
-            .start_query(q.into(), Some(&db), &current_context(), true);
+            .start_query(q.into(), Some(&db), &current_context(), None);
         let result = self.inner.run_on(db, q).await;
         span.end_with_summary(&result);
         result
@@ -259,7 +262,7 @@ impl TracedGraph {
     pub async fn execute(&self, q: impl Into<Query>) -> neo4rs::Result<TracedDetachedRowStream> {
         let (span, q) = self
             .inst
-            .start_query(q.into(), None, &current_context(), true);
+            .start_query(q.into(), None, &current_context(), None);
         streamed(span, self.inner.execute(q).await)
     }
 
@@ -270,7 +273,7 @@ impl TracedGraph {
     ) -> neo4rs::Result<TracedDetachedRowStream> {
         let (span, q) = self
             .inst
-            .start_query(q.into(), None, &current_context(), true);
+            .start_query(q.into(), None, &current_context(), None);
         streamed(span, self.inner.execute_read(q).await)
     }
 
@@ -284,7 +287,7 @@ impl TracedGraph {
         let db = db.into();
         let (span, q) = self
             .inst
-            .start_query(q.into(), Some(&db), &current_context(), true);
+            .start_query(q.into(), Some(&db), &current_context(), None);
         streamed(span, self.inner.execute_on(operation, db, q).await)
     }
 
@@ -292,7 +295,7 @@ impl TracedGraph {
     pub async fn start_txn(&self) -> neo4rs::Result<TracedTxn> {
         let cx = self.inst.start_transaction(None, &current_context());
         let result = self.inner.start_txn().await;
-        TracedTxn::started(result, cx, &self.inst, None)
+        TracedTxn::started(result, cx, &self.inst, None).await
     }
 
     /// [`Graph::start_txn_on`], traced.
@@ -300,7 +303,7 @@ impl TracedGraph {
         let db = db.into();
         let cx = self.inst.start_transaction(Some(&db), &current_context());
         let result = self.inner.start_txn_on(db.clone()).await;
-        TracedTxn::started(result, cx, &self.inst, Some(db.to_string()))
+        TracedTxn::started(result, cx, &self.inst, Some(db.to_string())).await
     }
 
     /// [`Graph::start_txn_as`], traced.
@@ -311,7 +314,7 @@ impl TracedGraph {
     ) -> neo4rs::Result<TracedTxn> {
         let cx = self.inst.start_transaction(None, &current_context());
         let result = self.inner.start_txn_as(operation, bookmarks).await;
-        TracedTxn::started(result, cx, &self.inst, None)
+        TracedTxn::started(result, cx, &self.inst, None).await
     }
 }
 

@@ -6,7 +6,7 @@
 //! by `Drop`, which records the query as abandoned with the rows seen so far.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use cypher::Normalized;
@@ -39,6 +39,11 @@ impl Ending {
         }
     }
 }
+
+/// The Neo4j status code of the first server failure among a transaction's queries. Such a
+/// failure ends the transaction on the server (Neo4j rolls it back and ignores what follows
+/// until the connection is reset), so the transaction's span records it as its own error.
+pub(crate) type TxnFailure = Arc<OnceLock<String>>;
 
 /// Options of a traced graph; set through [`crate::TracedGraphBuilder`].
 #[derive(Clone, Debug)]
@@ -136,13 +141,14 @@ impl Instrumentation {
     /// Starts the span of one query, as a child of `parent`, and returns the query to send: when
     /// trace-context injection is on and the query has no `tx_metadata` of its own, the span's
     /// `traceparent` is added to it, so the server side (a tracing proxy, Neo4j's query log) can
-    /// join the trace.
+    /// join the trace. `txn` is `None` for an auto-commit query, else where the query's
+    /// transaction keeps its first server failure (such queries carry no `tx_metadata`).
     pub fn start_query(
         self: &Arc<Self>,
         query: Query,
         db: Option<&str>,
         parent: &Context,
-        auto_commit: bool,
+        txn: Option<&TxnFailure>,
     ) -> (QuerySpan, Query) {
         let normalized = self.normalize(query.query());
         let prepared = self.attrs.get(&normalized);
@@ -178,7 +184,7 @@ impl Instrumentation {
             .with_kind(SpanKind::Client)
             .with_attributes(attrs)
             .start_with_context(&self.tracer, parent);
-        let query = if auto_commit
+        let query = if txn.is_none()
             && self.options.inject_trace_context
             && !query.has_extra_key("tx_metadata")
             && span.span_context().is_valid()
@@ -195,6 +201,7 @@ impl Instrumentation {
                     normalized,
                     prepared,
                     named_namespace,
+                    txn_failure: txn.cloned(),
                     start: Instant::now(),
                     rows: 0,
                 }),
@@ -217,6 +224,19 @@ impl Instrumentation {
             .with_attributes(attrs)
             .start_with_context(&self.tracer, parent);
         parent.with_span(span)
+    }
+}
+
+impl Instrumentation {
+    /// With trace-context injection on, the query that attaches the context of `cx`'s span (a
+    /// transaction's) to the server's open transaction, as BEGIN's `tx_metadata` would: Neo4j
+    /// shows it in `SHOW TRANSACTIONS` and its query log, for every query of the transaction.
+    pub fn transaction_metadata(&self, cx: &Context) -> Option<Query> {
+        let span = cx.span();
+        let sc = span.span_context();
+        (self.options.inject_trace_context && sc.is_valid()).then(|| {
+            neo4rs::query("CALL tx.setMetaData($metadata)").param("metadata", tx_metadata(sc))
+        })
     }
 }
 
@@ -256,6 +276,8 @@ struct Active {
     /// The span has `db.namespace` from the query or the configuration; otherwise the server's
     /// summary supplies it.
     named_namespace: bool,
+    /// The transaction's failure record, for a query run in one.
+    txn_failure: Option<TxnFailure>,
     start: Instant,
     rows: u64,
 }
@@ -375,6 +397,9 @@ impl QuerySpan {
             }
             // The error's message may quote the query or a value: only its type goes out.
             a.span.set_status(Status::error(error_type));
+            if let (Some(failure), neo4rs::Error::Neo4j(server)) = (&a.txn_failure, e) {
+                let _ = failure.set(server.code().to_owned());
+            }
         }
         if let Some(threshold) = inst.options.slow_query_threshold
             && elapsed >= threshold

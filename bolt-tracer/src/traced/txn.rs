@@ -4,14 +4,25 @@ use neo4rs::{Query, RunResult, Txn};
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
-use super::instrument::{Instrumentation, classify};
+use super::instrument::{Instrumentation, TxnFailure, classify};
 use super::stream::TracedRowStream;
 
 /// A [`neo4rs::Txn`] with a span of its own; the queries run in it are the span's children.
 ///
 /// The span ends with the transaction: `neo4j.transaction.outcome` is `committed`,
-/// `rolled_back`, or `dropped` when the transaction is dropped unfinished (the server then rolls
-/// it back when the connection goes back to the pool).
+/// `rolled_back`, or `dropped` when the transaction is dropped unfinished. A dropped
+/// transaction's work is never committed: neo4rs puts its connection back in the pool with the
+/// transaction still open, and the server rolls it back (releasing its locks) when neo4rs next
+/// takes that connection out and resets it, or when the connection closes. A failure ends the
+/// span as `begin_failed`, `commit_failed` or `rollback_failed`, with `error.type`,
+/// `db.response.status_code` and status ERROR. A query of the transaction that the server
+/// fails (a constraint violation, a deadlock) ends the transaction there: whatever the outcome,
+/// the span then carries that query's status code as its error.
+///
+/// With trace-context injection on, the transaction's `traceparent` (its span's) is attached
+/// to the server's transaction right after BEGIN, by `CALL tx.setMetaData(...)`: neo4rs does
+/// not let a caller set BEGIN's `tx_metadata`, and queries inside a transaction cannot carry
+/// one. That is one more round trip per transaction.
 pub struct TracedTxn {
     inner: Txn,
     span: TxnSpan,
@@ -30,15 +41,24 @@ impl std::fmt::Debug for TracedTxn {
 /// Ends the transaction span exactly once, on drop at the latest.
 struct TxnSpan {
     cx: Option<Context>,
+    /// The first server failure of the transaction's queries.
+    failure: TxnFailure,
 }
 
 impl TxnSpan {
+    /// Ends the span as `outcome`. Its error is the first server failure of a query, which is
+    /// what ended the transaction on the server (a later COMMIT or ROLLBACK then fails only
+    /// because of it), else `error`, the failure of the BEGIN, COMMIT or ROLLBACK itself.
     fn end(&mut self, outcome: &'static str, error: Option<&neo4rs::Error>) {
         let Some(cx) = self.cx.take() else { return };
         let span = cx.span();
         span.set_attribute(KeyValue::new("neo4j.transaction.outcome", outcome));
-        if let Some(e) = error {
-            let (error_type, code) = classify(e);
+        let failure = match (self.failure.get(), error) {
+            (Some(code), _) => Some((code.clone(), Some(code.clone()))),
+            (None, Some(e)) => Some(classify(e)),
+            (None, None) => None,
+        };
+        if let Some((error_type, code)) = failure {
             span.set_attribute(KeyValue::new("error.type", error_type.clone()));
             if let Some(code) = code {
                 span.set_attribute(KeyValue::new("db.response.status_code", code));
@@ -56,25 +76,43 @@ impl Drop for TxnSpan {
 }
 
 impl TracedTxn {
-    pub(crate) fn started(
+    /// Wraps a transaction neo4rs has begun (or its failure to begin), whose span is `cx`'s;
+    /// with injection on, first attaches the span's context to the server's transaction.
+    pub(crate) async fn started(
         result: neo4rs::Result<Txn>,
         cx: Context,
         inst: &Arc<Instrumentation>,
         db: Option<String>,
     ) -> neo4rs::Result<Self> {
-        let mut span = TxnSpan { cx: Some(cx) };
-        match result {
-            Ok(inner) => Ok(Self {
-                inner,
-                span,
-                inst: Arc::clone(inst),
-                db,
-            }),
+        let mut span = TxnSpan {
+            cx: Some(cx),
+            failure: TxnFailure::default(),
+        };
+        let mut inner = match result {
+            Ok(inner) => inner,
             Err(e) => {
                 span.end("begin_failed", Some(&e));
-                Err(e)
+                return Err(e);
+            }
+        };
+        if let Some(metadata) = span
+            .cx
+            .as_ref()
+            .and_then(|cx| inst.transaction_metadata(cx))
+        {
+            // A failure leaves the transaction unusable (the server fails everything after it
+            // until the connection is reset), so it fails the start, as a failed BEGIN would.
+            if let Err(e) = inner.run(metadata).await {
+                span.end("begin_failed", Some(&e));
+                return Err(e);
             }
         }
+        Ok(Self {
+            inner,
+            span,
+            inst: Arc::clone(inst),
+            db,
+        })
     }
 
     fn context(&self) -> Context {
@@ -83,11 +121,14 @@ impl TracedTxn {
 
     /// [`Txn::run`], traced.
     pub async fn run(&mut self, q: impl Into<Query>) -> neo4rs::Result<RunResult> {
-        // Explicit transactions carry their metadata on BEGIN, not RUN, and neo4rs does not
-        // let us set BEGIN's: queries inside a transaction get no `tx_metadata`.
-        let (span, q) = self
-            .inst
-            .start_query(q.into(), self.db.as_deref(), &self.context(), false);
+        // Queries inside a transaction cannot carry `tx_metadata` (the transaction's is set
+        // when it starts, see `started`).
+        let (span, q) = self.inst.start_query(
+            q.into(),
+            self.db.as_deref(),
+            &self.context(),
+            Some(&self.span.failure),
+        );
         let result = self.inner.run(q).await;
         span.end_with_summary(&result);
         result
@@ -106,9 +147,12 @@ impl TracedTxn {
 
     /// [`Txn::execute`], traced: the span lasts until the returned stream is finished.
     pub async fn execute(&mut self, q: impl Into<Query>) -> neo4rs::Result<TracedRowStream> {
-        let (span, q) = self
-            .inst
-            .start_query(q.into(), self.db.as_deref(), &self.context(), false);
+        let (span, q) = self.inst.start_query(
+            q.into(),
+            self.db.as_deref(),
+            &self.context(),
+            Some(&self.span.failure),
+        );
         match self.inner.execute(q).await {
             Ok(stream) => Ok(TracedRowStream::new(stream, span)),
             Err(e) => {

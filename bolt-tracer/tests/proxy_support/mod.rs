@@ -1,6 +1,9 @@
-//! Shared helpers of the proxy tests: a FalkorDB of the test's own on a free port at or under
-//! 32767 (FalkorDB ignores higher Bolt ports), a proxy in front of it, and a small Bolt client
-//! built on the crate's codec for the tests that need exact control over the bytes.
+//! Shared helpers of the proxy tests: the Neo4j servers every test of a run shares
+//! ([`neo4j`], [`neo4j_latest`]: isolate by unique labels and ids, see [`unique`]), a FalkorDB
+//! of the test's own on a free port at or under 32767 (FalkorDB ignores higher Bolt ports) for
+//! the bridge, fault and quirk tests, a proxy in front of either, the official Python drivers'
+//! workload, and a small Bolt client built on the crate's codec for the tests that need exact
+//! control over the bytes.
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener};
@@ -13,6 +16,7 @@ use bolt_tracer::bolt::{
     handshake,
 };
 use bolt_tracer::proxy::{Proxy, ProxyConfig};
+pub use fixtures::shared::Neo4jEndpoint;
 
 pub mod otlp;
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
@@ -63,20 +67,42 @@ fn falkordb_bin_dir() -> PathBuf {
     );
 }
 
-/// A free TCP port in 10000..=32767 (FalkorDB ignores Bolt ports above 32767).
-pub fn free_low_port() -> u16 {
+/// The Neo4j 5.26 LTS every test of the run shares (Bolt 4.4 and 5.0-5.8).
+pub fn neo4j() -> &'static Neo4jEndpoint {
+    fixtures::shared::neo4j().expect("the run's Neo4j 5.26")
+}
+
+/// The newest Neo4j every test of the run shares (Bolt 4.4, 5.x, 6.0 and 6.1).
+pub fn neo4j_latest() -> &'static Neo4jEndpoint {
+    fixtures::shared::neo4j_latest().expect("the run's newest Neo4j")
+}
+
+/// A random number (xorshift over the process id and the clock: no dependency for a handful).
+fn random() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0);
     let seed = std::process::id() as u64
         ^ std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos() as u64;
-    let mut x = seed | 1;
+    let mut x = (STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ seed) | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
+}
+
+/// `prefix` and a random suffix of letters and digits: labels, ids and tags no other test (of
+/// this run or an earlier one against the same server) uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{:012x}", random() & 0xFFFF_FFFF_FFFF)
+}
+
+/// A free TCP port in 10000..=32767 (FalkorDB ignores Bolt ports above 32767).
+pub fn free_low_port() -> u16 {
     for _ in 0..1000 {
-        // xorshift: no dependency for a handful of random numbers.
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let port = 10_000 + (x % 22_768) as u16;
+        let port = 10_000 + (random() % 22_768) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
@@ -204,6 +230,9 @@ fn bolt_handshake_works(port: u16) -> bool {
     s.read_exact(&mut answer).is_ok() && answer[3] == 5
 }
 
+/// FalkorDB's one user.
+pub const FALKORDB_USER: &str = "falkordb";
+
 /// A meter provider of the SDK that aggregates in memory and never exports during a run (its
 /// reader's interval is an hour): benches record query histograms at their real cost without
 /// an exporter's work. With no meter provider the global meter is a no-op, and figures would
@@ -294,22 +323,51 @@ pub struct RawClient<R = OwnedReadHalf, W = OwnedWriteHalf> {
     pub w: MessageWriter<W>,
 }
 
+/// The opening that gets exactly `version`: Bolt 6.0 only exists through the manifest.
+fn opening_for(version: Version) -> Handshake {
+    if version.major >= 6 {
+        Handshake::new(&[Proposal::Manifest(handshake::MANIFEST_V1)])
+    } else {
+        Handshake::new(&[Proposal::exact(version)])
+    }
+}
+
 impl RawClient {
-    /// Connects and negotiates exactly `version`.
+    /// Connects and negotiates exactly `version` (through the manifest for 6.0).
     pub async fn connect(
         addr: SocketAddr,
         version: Version,
     ) -> bolt_tracer::bolt::Result<RawClient> {
+        let c = Self::connect_with(addr, &opening_for(version), &[version]).await?;
+        assert_eq!(c.version, version, "negotiated another version");
+        Ok(c)
+    }
+
+    /// Connects with the opening `hs`; when the server answers with a manifest, chooses the
+    /// best of `speaks` it offers.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        hs: &Handshake,
+        speaks: &[Version],
+    ) -> bolt_tracer::bolt::Result<RawClient> {
         let mut s = TcpStream::connect(addr).await?;
         s.set_nodelay(true)?;
-        let hs = Handshake::new(&[Proposal::exact(version)]);
-        let v = handshake::client_handshake(&mut s, &hs).await?;
+        let v = handshake::client_handshake_speaking(&mut s, hs, speaks).await?;
         let (r, w) = s.into_split();
         Ok(RawClient {
             version: v,
             r: MessageReader::new(r),
             w: MessageWriter::new(w),
         })
+    }
+
+    /// Connects with `version` and logs in to `neo4j` as its user.
+    pub async fn login_neo4j(
+        addr: SocketAddr,
+        version: Version,
+        neo4j: &Neo4jEndpoint,
+    ) -> RawClient {
+        Self::login_as(addr, version, &neo4j.user, &neo4j.password).await
     }
 
     /// Connects and logs in as FalkorDB's user: HELLO with auth in 4.4, HELLO + LOGON in 5.1+.
@@ -322,11 +380,21 @@ impl RawClient {
 
     /// [`RawClient::login`] with a password.
     pub async fn login_with(addr: SocketAddr, version: Version, password: &str) -> RawClient {
+        Self::login_as(addr, version, FALKORDB_USER, password).await
+    }
+
+    /// Connects and logs in as `user`.
+    pub async fn login_as(
+        addr: SocketAddr,
+        version: Version,
+        user: &str,
+        password: &str,
+    ) -> RawClient {
         let mut last = String::new();
         for _ in 0..5 {
             match tokio::time::timeout(
                 Duration::from_secs(2),
-                Self::try_login(addr, version, password),
+                Self::try_login(addr, version, user, password),
             )
             .await
             {
@@ -338,17 +406,26 @@ impl RawClient {
         panic!("cannot log in at {addr} with Bolt {version}: {last}");
     }
 
-    /// Connects and sends the login for `version` with `password`; the answers are left
+    /// Connects and sends FalkorDB's login for `version` with `password`; the answers are left
     /// unread.
     pub async fn send_login(
         addr: SocketAddr,
         version: Version,
         password: &str,
     ) -> Result<(RawClient, usize), String> {
+        Self::send_login_as(addr, version, FALKORDB_USER, password).await
+    }
+
+    async fn send_login_as(
+        addr: SocketAddr,
+        version: Version,
+        user: &str,
+        password: &str,
+    ) -> Result<(RawClient, usize), String> {
         let mut c = Self::connect(addr, version)
             .await
             .map_err(|e| e.to_string())?;
-        let answers = c.queue_login(password);
+        let answers = c.queue_login(user, password);
         c.w.flush().await.map_err(|e| e.to_string())?;
         Ok((c, answers))
     }
@@ -356,9 +433,10 @@ impl RawClient {
     async fn try_login(
         addr: SocketAddr,
         version: Version,
+        user: &str,
         password: &str,
     ) -> Result<RawClient, String> {
-        let (mut c, answers) = Self::send_login(addr, version, password).await?;
+        let (mut c, answers) = Self::send_login_as(addr, version, user, password).await?;
         c.read_login(answers).await?;
         Ok(c)
     }
@@ -381,7 +459,7 @@ impl<S: AsyncRead + AsyncWrite> RawClient<ReadHalf<S>, WriteHalf<S>> {
             r: MessageReader::new(r),
             w: MessageWriter::new(w),
         };
-        let answers = c.queue_login(password);
+        let answers = c.queue_login(FALKORDB_USER, password);
         c.w.flush().await.map_err(|e| e.to_string())?;
         c.read_login(answers).await?;
         Ok(c)
@@ -389,15 +467,22 @@ impl<S: AsyncRead + AsyncWrite> RawClient<ReadHalf<S>, WriteHalf<S>> {
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> RawClient<R, W> {
+    /// Logs in as `user` on a connection already negotiated.
+    pub async fn log_in(&mut self, user: &str, password: &str) -> Result<(), String> {
+        let answers = self.queue_login(user, password);
+        self.w.flush().await.map_err(|e| e.to_string())?;
+        self.read_login(answers).await
+    }
+
     /// Queues the login for the negotiated version: HELLO with auth in 4.4, HELLO + LOGON in
     /// 5.1+. Returns how many answers to read.
-    fn queue_login(&mut self, password: &str) -> usize {
+    fn queue_login(&mut self, user: &str, password: &str) -> usize {
         let mut hello: Map = [("user_agent", Value::from("raw-test/1"))]
             .into_iter()
             .collect();
         let auth: Map = [
             ("scheme", "basic"),
-            ("principal", "falkordb"),
+            ("principal", user),
             ("credentials", password),
         ]
         .into_iter()
@@ -543,9 +628,21 @@ pub fn test_file(rel: &str) -> PathBuf {
 /// Queries `tests/py/same_results.py` runs (auto-commit, in a transaction, managed).
 pub const QUERIES_PER_RUN: usize = 12;
 
+/// What one run of the Python workload printed.
+#[derive(Debug, Clone)]
+pub struct WorkloadRun {
+    /// Its results as JSON, the run's tag replaced by `TAG`, so runs against one database
+    /// compare equal.
+    pub results: String,
+    /// The server addresses the driver's connections reached (from query summaries: an
+    /// auto-commit query, an explicit and a managed read transaction), as the driver writes
+    /// them.
+    pub addresses: Vec<String>,
+}
+
 /// Runs the Python driver workload `tests/py/same_results.py` with `python` (under `.tools/`)
-/// against `uri`; its output with the run's tag replaced by `TAG`, so runs against one
-/// database compare equal.
+/// against `uri`, logging in as FalkorDB's user; returns its results (see
+/// [`WorkloadRun::results`]).
 pub async fn python_workload(python: &str, uri: String, tag: &'static str) -> String {
     python_workload_with(python, uri, tag, &[]).await
 }
@@ -557,17 +654,43 @@ pub async fn python_workload_with(
     tag: &'static str,
     env: &[(&str, &Path)],
 ) -> String {
-    let python = tool(python);
-    let script = test_file("py/same_results.py");
-    let env: Vec<(String, PathBuf)> = env
+    let env: Vec<(String, std::ffi::OsString)> = env
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_path_buf()))
+        .map(|(k, v)| (k.to_string(), v.as_os_str().to_owned()))
         .collect();
+    run_python_workload(python, uri, tag, env).await.results
+}
+
+/// [`python_workload`] logging in to `neo4j` as its user; the whole [`WorkloadRun`].
+pub async fn python_workload_on(
+    python: &str,
+    uri: String,
+    tag: &'static str,
+    neo4j: &Neo4jEndpoint,
+) -> WorkloadRun {
+    // The credentials go through the environment: never on a command line others can read.
+    let env = vec![
+        ("NEO4J_USER".to_owned(), neo4j.user.clone().into()),
+        ("NEO4J_PASSWORD".to_owned(), neo4j.password.clone().into()),
+    ];
+    run_python_workload(python, uri, tag, env).await
+}
+
+/// Runs `script` (under `tests/py/`) with `python` (under `.tools/`), arguments `args` and
+/// extra environment `env`; its standard output, and a panic with its standard error if it
+/// fails.
+pub async fn run_python(
+    python: &str,
+    script: &str,
+    args: Vec<String>,
+    env: Vec<(String, std::ffi::OsString)>,
+) -> String {
+    let python = tool(python);
+    let path = test_file(&format!("py/{script}"));
     let out = tokio::task::spawn_blocking(move || {
         Command::new(&python)
-            .arg(&script)
-            .arg(&uri)
-            .arg(tag)
+            .arg(&path)
+            .args(&args)
             .envs(env)
             .output()
             .expect("python runs")
@@ -576,11 +699,27 @@ pub async fn python_workload_with(
     .unwrap();
     assert!(
         out.status.success(),
-        "{tag} failed:\n{}",
+        "{script} failed ({}):\n{}",
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .replace(tag, "TAG")
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn run_python_workload(
+    python: &str,
+    uri: String,
+    tag: &'static str,
+    env: Vec<(String, std::ffi::OsString)>,
+) -> WorkloadRun {
+    // Unique per run: the servers keep what earlier runs and other tests created.
+    let run_tag = unique(tag);
+    let out = run_python(python, "same_results.py", vec![uri, run_tag.clone()], env).await;
+    let mut lines = out.trim().lines();
+    let results = lines.next().unwrap_or_default().replace(&run_tag, "TAG");
+    let addresses = lines
+        .next()
+        .map(|l| serde_json::from_str(l).expect("a JSON list of addresses"))
+        .unwrap_or_default();
+    WorkloadRun { results, addresses }
 }

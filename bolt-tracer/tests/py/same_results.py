@@ -1,11 +1,15 @@
-"""One workload for the official Neo4j Python drivers (4.4 and 5.x), printed as JSON.
+"""One workload for the official Neo4j Python drivers (4.4, 5.x and 6.x), printed as JSON.
 
-Run by tests/proxy_python_drivers_get_the_same_results.rs against FalkorDB directly and through
-bolt-proxy; the outputs must be identical. Usage: same_results.py BOLT_URI TAG
+Run by the proxy tests against a server directly and through bolt-proxy; the outputs must be
+identical. Usage: same_results.py URI TAG, logging in as NEO4J_USER with NEO4J_PASSWORD from
+the environment (default: FalkorDB's user, no password).
 Everything the script creates carries TAG, so several runs can share one database.
+Prints two lines: the results, then the server addresses the driver's connections reached
+(they differ between runs, so they are kept apart from the results).
 """
 
 import json
+import os
 import sys
 
 import neo4j
@@ -13,11 +17,19 @@ import neo4j
 
 def main():
     uri, tag = sys.argv[1], sys.argv[2]
+    auth = (os.environ.get("NEO4J_USER", "falkordb"), os.environ.get("NEO4J_PASSWORD", ""))
     out = {}
-    driver = neo4j.GraphDatabase.driver(uri, auth=("falkordb", ""))
+    addresses = set()
+
+    def reached(result):
+        addresses.add(str(result.consume().server.address))
+
+    driver = neo4j.GraphDatabase.driver(uri, auth=auth)
     try:
         with driver.session() as s:
-            out["return1"] = s.run("RETURN 1 AS x").single()["x"]
+            first = s.run("RETURN 1 AS x")
+            out["return1"] = first.single()["x"]
+            reached(first)
 
             counters = s.run(
                 "CREATE (a:Acct {tag: $tag, n: 1})-[:PAID {amount: 5}]->(b:Acct {tag: $tag, n: 2})",
@@ -72,22 +84,25 @@ def main():
             out["after_error"] = s.run("RETURN 2 AS y").single()["y"]
 
             tx = s.begin_transaction()
-            tx.run("CREATE (:Acct {tag: $tag, n: 3})", tag=tag).consume()
+            reached(tx.run("CREATE (:Acct {tag: $tag, n: 3})", tag=tag))
             out["in_tx"] = tx.run(
                 "MATCH (a:Acct {tag: $tag}) RETURN count(a) AS c", tag=tag
             ).single()["c"]
             tx.commit()
 
-            # execute_read in 5.x, read_transaction in 4.4: the same managed transaction.
+            def managed(tx):
+                result = tx.run("MATCH (a:Acct {tag: $tag}) RETURN a.n AS n ORDER BY n", tag=tag)
+                values = result.value()
+                reached(result)
+                return values
+
+            # execute_read in 5.x and 6.x, read_transaction in 4.4: the same managed transaction.
             read = getattr(s, "execute_read", None) or s.read_transaction
-            out["managed"] = read(
-                lambda tx: tx.run(
-                    "MATCH (a:Acct {tag: $tag}) RETURN a.n AS n ORDER BY n", tag=tag
-                ).value()
-            )
+            out["managed"] = read(managed)
     finally:
         driver.close()
     print(json.dumps(out, sort_keys=True))
+    print(json.dumps(sorted(addresses)))
 
 
 if __name__ == "__main__":

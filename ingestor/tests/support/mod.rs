@@ -1,10 +1,16 @@
-//! Shared harness: a mock Kafka cluster, the ingestor served in-process on a loopback port, a
-//! consumer to read back what reached the topic, and request helpers.
+//! Shared harness: the ingestor served in-process on a loopback port in front of real Apache
+//! Kafka, a consumer to read back what reached the topic, and request helpers.
+//!
+//! Most tests use the run's shared broker ([`fixtures::shared::kafka`]) with a topic of their
+//! own; tests that stop, kill or pause the broker start a private one ([`Harness::start_private`])
+//! so that no other test sees the outage.
 #![allow(dead_code)]
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use fixtures::KafkaCluster;
+use fixtures::{ApacheKafka, ApacheKafkaOptions};
 use ingestor::{AppState, KafkaConfig};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message, OwnedMessage};
@@ -14,8 +20,92 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// The topic every harness creates (one partition, so reading back is simple and ordered).
-pub const TOPIC: &str = "ingestor.test";
+/// The node id of a private single-node broker.
+pub const BROKER: i32 = 1;
+
+/// A topic name no other test (of this run or an earlier one on the same broker) uses.
+pub fn unique_topic(test: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "ingestor.{test}.{}.{nanos}.{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The run's shared Apache Kafka, with a new topic of `partitions` partitions for `test`:
+/// `(bootstrap servers, topic)`.
+pub async fn shared_topic(test: &str, partitions: i32) -> (String, String) {
+    let topic = unique_topic(test);
+    let name = topic.clone();
+    let bootstrap = tokio::task::spawn_blocking(move || {
+        let kafka = fixtures::shared::kafka().expect("the run's shared Apache Kafka");
+        kafka
+            .create_topics(&[(&name, partitions)])
+            .expect("topic created on the shared Kafka");
+        kafka.bootstrap.clone()
+    })
+    .await
+    .unwrap();
+    (bootstrap, topic)
+}
+
+/// A private single-node Apache Kafka with `topic` (`partitions` partitions) and no other
+/// topic, for a test that stops, kills or pauses it.
+pub async fn private_kafka(topic: &str, partitions: i32) -> Arc<ApacheKafka> {
+    let options = ApacheKafkaOptions::default()
+        .without_default_topics()
+        .with_topic(topic, partitions);
+    let kafka = tokio::task::spawn_blocking(move || ApacheKafka::start_with(options))
+        .await
+        .unwrap()
+        .expect("a private Apache Kafka must start");
+    Arc::new(kafka)
+}
+
+/// Stops a broker's JVM (SIGSTOP) until [`Paused::resume`] or drop: it keeps its connections
+/// but answers nothing, like a broker in a long pause. The real broker's stand-in for the mock's
+/// round-trip delay.
+pub struct Paused {
+    pid: Option<u32>,
+}
+
+impl Paused {
+    /// Pauses node `id` of `kafka`.
+    pub fn broker(kafka: &ApacheKafka, id: i32) -> Paused {
+        let pid = kafka.node_pid(id).expect("the broker runs");
+        signal(pid, "STOP");
+        Paused { pid: Some(pid) }
+    }
+
+    /// Lets the broker run again.
+    pub fn resume(mut self) {
+        if let Some(pid) = self.pid.take() {
+            signal(pid, "CONT");
+        }
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            signal(pid, "CONT");
+        }
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
 
 /// A valid transaction body with the given id.
 pub fn valid(id: &str) -> Value {
@@ -45,35 +135,53 @@ pub fn without(field: &str) -> Value {
     body
 }
 
-/// A running ingestor and the cluster behind it.
+/// A running ingestor and the broker behind it.
 pub struct Harness {
     /// `http://127.0.0.1:port`.
     pub base: String,
-    /// The cluster (dropped last).
-    pub kafka: KafkaCluster,
+    /// The bootstrap servers the ingestor was given.
+    pub brokers: String,
+    /// The topic the ingestor produces to (one partition unless the test chose otherwise).
+    pub topic: String,
     /// The HTTP client.
     pub http: reqwest::Client,
+    /// The test's private broker, if it has one (dropped last).
+    kafka: Option<Arc<ApacheKafka>>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<ingestor::Result<()>>>,
 }
 
+/// The ingestor's settings for the harnesses: a 5 s send timeout, a 500 ms readiness probe.
+pub fn config(brokers: &str, topic: &str) -> KafkaConfig {
+    KafkaConfig::new(brokers)
+        .with_topic(topic)
+        .with_send_timeout(Duration::from_secs(5))
+        .with_ready_timeout(Duration::from_millis(500))
+}
+
 impl Harness {
-    /// A fresh cluster with [`TOPIC`] and an ingestor with a 5 s send timeout, ready.
+    /// A topic of its own (one partition) on the run's shared Kafka and an ingestor with a 5 s
+    /// send timeout, ready.
     pub async fn start() -> Harness {
-        let kafka = KafkaCluster::start().expect("mock Kafka cluster must start");
-        kafka.create_topic(TOPIC, 1).expect("topic");
-        let config = KafkaConfig::new(kafka.bootstrap_servers())
-            .with_topic(TOPIC)
-            .with_send_timeout(Duration::from_secs(5))
-            .with_ready_timeout(Duration::from_millis(500));
-        let h = Harness::start_with(kafka, config).await;
+        let (brokers, topic) = shared_topic("harness", 1).await;
+        let h = Harness::start_with(config(&brokers, &topic), None).await;
         h.wait_ready().await;
         h
     }
 
-    /// Waits until `/readyz` answers 200 (the producer reached the broker); fails after 15 s.
+    /// Like [`Harness::start`] on a private single-node Kafka, for a test that stops, kills
+    /// or pauses the broker ([`Harness::kafka`]).
+    pub async fn start_private() -> Harness {
+        let topic = unique_topic("private");
+        let kafka = private_kafka(&topic, 1).await;
+        let h = Harness::start_with(config(kafka.bootstrap_servers(), &topic), Some(kafka)).await;
+        h.wait_ready().await;
+        h
+    }
+
+    /// Waits until `/readyz` answers 200 (the producer reached the broker); fails after 30 s.
     pub async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if self.get("/readyz").await.status() == 200 {
                 return;
@@ -83,8 +191,9 @@ impl Harness {
         panic!("the ingestor never became ready");
     }
 
-    /// An ingestor configured by `config`, in front of `kafka`.
-    pub async fn start_with(kafka: KafkaCluster, config: KafkaConfig) -> Harness {
+    /// An ingestor configured by `config` (which names the brokers and the topic), holding
+    /// `kafka` if the test has a private broker.
+    pub async fn start_with(config: KafkaConfig, kafka: Option<Arc<ApacheKafka>>) -> Harness {
         let state = AppState::new(&config)
             .expect("producer")
             .with_shutdown_timeout(Duration::from_secs(5));
@@ -96,11 +205,65 @@ impl Harness {
         }));
         Harness {
             base,
-            kafka,
+            brokers: config.brokers.clone(),
+            topic: config.topic.clone(),
             http: reqwest::Client::new(),
+            kafka,
             shutdown: Some(tx),
             server: Some(server),
         }
+    }
+
+    /// The private broker ([`Harness::start_private`]).
+    pub fn kafka(&self) -> &ApacheKafka {
+        self.kafka
+            .as_deref()
+            .expect("this harness has no private broker")
+    }
+
+    /// Kills the private broker (SIGKILL), as a crash would.
+    pub async fn kill_broker(&self) {
+        self.on_broker(|kafka| kafka.kill_broker(BROKER).map(drop))
+            .await;
+    }
+
+    /// Stops the private broker cleanly (SIGTERM) and waits until its process is gone.
+    pub async fn stop_broker(&self) {
+        let clean = self.on_broker(|kafka| kafka.stop_broker(BROKER)).await;
+        assert!(clean, "the broker did not stop cleanly within 60 s");
+    }
+
+    /// Starts the private broker again on its port and storage; returns once it is in the
+    /// metadata.
+    pub async fn restart_broker(&self) {
+        self.on_broker(|kafka| kafka.restart_broker(BROKER)).await;
+    }
+
+    /// Runs a blocking operation on the private broker off the runtime's threads, so the
+    /// ingestor served on this runtime keeps answering meanwhile.
+    async fn on_broker<T: Send + 'static>(
+        &self,
+        operation: impl FnOnce(&ApacheKafka) -> fixtures::Result<T> + Send + 'static,
+    ) -> T {
+        let kafka = self
+            .kafka
+            .clone()
+            .expect("this harness has no private broker");
+        tokio::task::spawn_blocking(move || {
+            operation(&kafka).unwrap_or_else(|e| {
+                panic!(
+                    "broker operation failed: {e}\n{}",
+                    kafka.log_tail(BROKER, 30)
+                )
+            })
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Pauses the private broker (see [`Paused`]).
+    pub fn pause_broker(&self) -> Paused {
+        Paused::broker(self.kafka(), BROKER)
     }
 
     /// POSTs `body` as JSON to `/transactions`.
@@ -162,20 +325,39 @@ impl Harness {
         }
     }
 
-    /// Every record on [`TOPIC`] from the beginning, waiting until at least `count` arrived.
-    pub fn read_back(&self, count: usize) -> Vec<OwnedMessage> {
-        read_topic(
-            self.kafka.bootstrap_servers(),
-            TOPIC,
-            count,
-            Duration::from_secs(10),
-        )
+    /// Every record on the harness's topic (partition 0) from the beginning, waiting until at
+    /// least `count` arrived (30 s at most).
+    pub async fn read_back(&self, count: usize) -> Vec<OwnedMessage> {
+        self.read_back_within(count, Duration::from_secs(30)).await
     }
 
     /// Like [`Harness::read_back`] with a shorter wait, to show that nothing more arrives.
-    pub fn read_back_within(&self, count: usize, timeout: Duration) -> Vec<OwnedMessage> {
-        read_topic(self.kafka.bootstrap_servers(), TOPIC, count, timeout)
+    pub async fn read_back_within(&self, count: usize, timeout: Duration) -> Vec<OwnedMessage> {
+        let (brokers, topic) = (self.brokers.clone(), self.topic.clone());
+        tokio::task::spawn_blocking(move || read_topic(&brokers, &topic, count, timeout))
+            .await
+            .unwrap()
     }
+
+    /// Every record on every partition of the harness's topic, read up to the high watermarks
+    /// (see [`read_all`]).
+    pub async fn read_all(&self) -> Vec<OwnedMessage> {
+        let (brokers, topic) = (self.brokers.clone(), self.topic.clone());
+        tokio::task::spawn_blocking(move || read_all(&brokers, &topic))
+            .await
+            .unwrap()
+    }
+}
+
+fn reader(brokers: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        // Partitions are assigned, not subscribed, and nothing is committed: the group is a
+        // formality, unique so that no two readers ever meet in a coordinator.
+        .set("group.id", unique_topic("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer")
 }
 
 /// Reads partition 0 of `topic` from the start until `count` records or `timeout`.
@@ -185,12 +367,7 @@ pub fn read_topic(
     count: usize,
     timeout: Duration,
 ) -> Vec<OwnedMessage> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "ingestor-test-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
+    let consumer = reader(brokers);
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning)
         .unwrap();
@@ -200,6 +377,61 @@ pub fn read_topic(
     while out.len() < count && Instant::now() < deadline {
         if let Some(message) = consumer.poll(Duration::from_millis(100)) {
             out.push(message.expect("consume").detach());
+        }
+    }
+    out
+}
+
+/// Every record of every partition of `topic`, from the beginning up to the high watermark each
+/// partition has when the read starts: exactly what the broker holds, nothing waited for.
+pub fn read_all(brokers: &str, topic: &str) -> Vec<OwnedMessage> {
+    let consumer = reader(brokers);
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .expect("topic metadata");
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .expect("the topic is in the metadata")
+        .partitions()
+        .iter()
+        .map(|p| p.id())
+        .collect();
+    assert!(!partitions.is_empty(), "{topic} has no partitions");
+    let mut tpl = TopicPartitionList::new();
+    // The next offset each partition still owes us, and its high watermark.
+    let mut owed = std::collections::HashMap::new();
+    for partition in partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, timeout)
+            .expect("watermarks");
+        if high > low {
+            tpl.add_partition_offset(topic, partition, Offset::Offset(low))
+                .unwrap();
+            owed.insert(partition, high);
+        }
+    }
+    consumer.assign(&tpl).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut out = Vec::new();
+    while !owed.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{topic}: partitions {owed:?} not read to their high watermark within 60 s"
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message.expect("consume").detach();
+            let Some(&high) = owed.get(&message.partition()) else {
+                continue;
+            };
+            if message.offset() + 1 >= high {
+                owed.remove(&message.partition());
+            }
+            if message.offset() < high {
+                out.push(message);
+            }
         }
     }
     out
