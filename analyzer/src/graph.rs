@@ -255,17 +255,17 @@ impl FraudGraph {
     }
 
     /// Writes the transaction and its neighbours (idempotent).
-    pub async fn record(&self, tx: &Transaction) -> neo4rs::Result<Recorded> {
+    pub async fn record(&self, tx: &Transaction<'_>) -> neo4rs::Result<Recorded> {
         let q = query(RECORD)
-            .param("id", tx.id.as_str())
-            .param("account_id", tx.account_id.as_str())
-            .param("card_id", tx.card_id.as_str())
-            .param("device_id", tx.device_id.as_str())
-            .param("merchant_id", tx.merchant_id.as_str())
-            .param("amount", tx.amount.to_string())
-            .param("amount_minor", tx.amount.hundredths())
-            .param("currency", tx.currency.as_str())
-            .param("timestamp_ms", tx.timestamp_ms);
+            .param("id", tx.id())
+            .param("account_id", tx.account_id())
+            .param("card_id", tx.card_id())
+            .param("device_id", tx.device_id())
+            .param("merchant_id", tx.merchant_id())
+            .param("amount", tx.amount().to_string())
+            .param("amount_minor", tx.amount().hundredths())
+            .param("currency", tx.currency())
+            .param("timestamp_ms", tx.timestamp_millis());
         Ok(match self.count(q, "stored").await? {
             0 => Recorded::Conflict,
             _ => Recorded::Stored,
@@ -274,12 +274,12 @@ impl FraudGraph {
 
     /// Asks every rule about the transaction, concurrently (they only read), and returns the
     /// rules that fire, in [`Rule::ALL`] order.
-    pub async fn evaluate(&self, tx: &Transaction) -> neo4rs::Result<Vec<Rule>> {
+    pub async fn evaluate(&self, tx: &Transaction<'_>) -> neo4rs::Result<Vec<Rule>> {
         let [a, b, c] = Rule::ALL;
         let (ra, rb, rc) = tokio::join!(
-            self.matches(a, &tx.id),
-            self.matches(b, &tx.id),
-            self.matches(c, &tx.id)
+            self.matches(a, tx.id()),
+            self.matches(b, tx.id()),
+            self.matches(c, tx.id())
         );
         let mut fired = Vec::new();
         for (rule, matches) in [(a, ra?), (b, rb?), (c, rc?)] {

@@ -1,7 +1,8 @@
 //! analyzer: the consumer group that turns transactions into fraud verdicts, traced end to end.
 //!
 //! Per record of `transactions.new`, in its own CONSUMER span (child of the producer's
-//! context): validate the payload ([`Transaction::from_payload`]), write the transaction and
+//! context): validate the payload ([`PayloadReader`], the workspace's one transaction reader
+//! with the topic's policy), write the transaction and
 //! its card, device, account and merchant to the graph ([`FraudGraph::record`], idempotent),
 //! ask the fraud [`Rule`]s through bolt-tracer's `TracedGraph` (each query a span), mark the
 //! transaction, and publish a [`Verdict`] to `transactions.verdicts`. Transient failures are
@@ -31,8 +32,5 @@ pub use error::{Error, Result};
 pub use graph::{FraudGraph, Prepared, Recorded};
 pub use rules::Rule;
 pub use stats::{Counters, Counts, StatsReport};
-pub use transaction::{
-    Amount, Field, Invalid, MAX_AMOUNT_INTEGER_DIGITS, MAX_ID_LEN, MAX_TIMESTAMP_LEN, Transaction,
-    is_valid_currency, is_valid_id, parse_timestamp,
-};
+pub use transaction::{Amount, Field, Invalid, PayloadReader, Transaction};
 pub use verdict::Verdict;

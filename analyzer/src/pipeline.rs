@@ -34,7 +34,7 @@ use crate::config::RetryPolicy;
 use crate::dlq::{self, DeadLetter};
 use crate::graph::{FraudGraph, Recorded};
 use crate::stats::Counters;
-use crate::transaction::Transaction;
+use crate::transaction::{PayloadReader, Transaction};
 use crate::verdict::Verdict;
 
 /// The instrumentation scope of the spans the analyzer starts itself (attempts).
@@ -203,6 +203,8 @@ pub(crate) struct Pipeline {
     pub(crate) retry: RetryPolicy,
     pub(crate) counters: Arc<Counters>,
     pub(crate) tracer: BoxedTracer,
+    /// The topic's reader of payloads (unknown fields ignored, the configured future margin).
+    pub(crate) reader: PayloadReader,
     /// Set while the indexes may be missing: at start when the database did not answer, and
     /// whenever an attempt found it away (it may come back empty). The next attempt that
     /// succeeds, of any partition, re-creates them; the flag stays set until the database
@@ -258,7 +260,7 @@ impl Pipeline {
         cx: &Context,
         shutdown: &Shutdown,
     ) -> (Handled, u32) {
-        let tx = match Transaction::from_payload(message.payload()) {
+        let tx = match self.reader.read(message.payload()) {
             Ok(tx) => tx,
             Err(invalid) => {
                 tracing::warn!(
@@ -341,7 +343,7 @@ impl Pipeline {
     /// Runs attempt `n` with its span (see the module docs for which spans exist when).
     async fn traced_attempt(
         &self,
-        tx: &Transaction,
+        tx: &Transaction<'_>,
         n: u32,
         cx: &Context,
     ) -> Result<Verdict, Failure> {
@@ -379,7 +381,7 @@ impl Pipeline {
     }
 
     /// One try at the whole job, bounded by the attempt timeout.
-    async fn attempt(&self, tx: &Transaction) -> Result<Verdict, Failure> {
+    async fn attempt(&self, tx: &Transaction<'_>) -> Result<Verdict, Failure> {
         let timeout = self.retry.attempt_timeout;
         match tokio::time::timeout(timeout, self.attempt_inner(tx)).await {
             Ok(result) => result,
@@ -390,7 +392,7 @@ impl Pipeline {
         }
     }
 
-    async fn attempt_inner(&self, tx: &Transaction) -> Result<Verdict, Failure> {
+    async fn attempt_inner(&self, tx: &Transaction<'_>) -> Result<Verdict, Failure> {
         match self.graph.record(tx).await.map_err(Failure::graph)? {
             Recorded::Stored => {}
             Recorded::Conflict => {
@@ -403,7 +405,7 @@ impl Pipeline {
         let fired = self.graph.evaluate(tx).await.map_err(Failure::graph)?;
         if !self
             .graph
-            .mark(&tx.id, &fired)
+            .mark(tx.id(), &fired)
             .await
             .map_err(Failure::graph)?
         {
@@ -414,11 +416,11 @@ impl Pipeline {
                 "transaction vanished from the graph before its verdict was stored",
             ));
         }
-        let verdict = Verdict::new(&tx.id, &fired);
+        let verdict = Verdict::new(tx.id(), &fired);
         let payload = verdict.to_json();
         self.producer
             .send(
-                OutgoingRecord::new(&self.verdict_topic, tx.id.as_bytes(), &payload),
+                OutgoingRecord::new(&self.verdict_topic, tx.id().as_bytes(), &payload),
                 self.send_timeout,
             )
             .await

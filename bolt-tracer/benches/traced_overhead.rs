@@ -2,8 +2,10 @@
 //!
 //! 1. `instrumentation/*`: the CPU cost of the instrumentation alone (span start with its
 //!    attributes, cached normalisation, `tx_metadata` injection (on here, though opt-in, so the
-//!    figure is the worst case), row counting, span end, metrics, statistics), no I/O: once with a no-op exporter, once with the OTLP batch exporter sending
-//!    to a loopback receiver.
+//!    figure is the worst case), row counting, span end, metrics, statistics), no I/O: with a
+//!    no-op exporter, given to the graph (`noop_exporter`) or installed as the global provider
+//!    the graph looks up when a span starts (`global_providers`), and with the OTLP batch
+//!    exporter sending to a loopback receiver.
 //! 2. `roundtrip` (printed, not a criterion group): the same query through raw neo4rs and through
 //!    `TracedGraph` straight to Neo4j 5.26 (Bolt 4.4, no bridge: the run's shared server,
 //!    `fixtures::shared::neo4j`), interleaved query by query so all see the same machine state;
@@ -19,16 +21,13 @@
 
 use std::time::{Duration, Instant};
 
-#[path = "../tests/proxy_support/mod.rs"]
-mod proxy_support;
-
 use bolt_tracer::TracedGraph;
 use criterion::{Criterion, criterion_group};
 use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 
 #[derive(Debug)]
@@ -48,9 +47,17 @@ fn query() -> neo4rs::Query {
     neo4rs::query(QUERY).param("id", "tx-000042")
 }
 
-/// A meter that records at its real cost (see `proxy_support::in_memory_meters`).
+/// A meter that records at its real cost: the SDK aggregates in memory and never exports during
+/// a run (the reader's interval is an hour), so the figures include the histograms' work without
+/// an exporter's. With no meter provider the global meter is a no-op and would leave that out.
 fn sdk_meter() -> (SdkMeterProvider, Meter) {
-    let provider = proxy_support::in_memory_meters();
+    let provider = SdkMeterProvider::builder()
+        .with_reader(
+            PeriodicReader::builder(InMemoryMetricExporter::default())
+                .with_interval(Duration::from_secs(3600))
+                .build(),
+        )
+        .build();
     let meter = provider.meter("bench");
     (provider, meter)
 }
@@ -68,7 +75,7 @@ fn instrumentation(c: &mut Criterion) {
     let noop = SdkTracerProvider::builder()
         .with_simple_exporter(NoopExporter)
         .build();
-    let (_meters, meter) = sdk_meter();
+    let (meters, meter) = sdk_meter();
     let graph = TracedGraph::builder(lazy_graph())
         .server("127.0.0.1", 7687)
         .tracer(noop.tracer("bench"))
@@ -79,6 +86,18 @@ fn instrumentation(c: &mut Criterion) {
         b.iter(|| graph.instrument_without_io(query(), 1))
     });
     group.bench_function("query_construction_only", |b| b.iter(query));
+
+    // The same with the tracer and meter of the global providers (the default), which the
+    // graph looks up itself.
+    opentelemetry::global::set_tracer_provider(noop.clone());
+    opentelemetry::global::set_meter_provider(meters.clone());
+    let graph = TracedGraph::builder(lazy_graph())
+        .server("127.0.0.1", 7687)
+        .inject_trace_context(true)
+        .build();
+    group.bench_function("global_providers", |b| {
+        b.iter(|| graph.instrument_without_io(query(), 1))
+    });
 
     let sink = discard_sink();
     let exporter = opentelemetry_otlp::SpanExporter::builder()

@@ -6,8 +6,8 @@
 //! outside any lock and then takes the shard's write lock briefly to insert.
 //!
 //! **Bound.** Each shard owns `max_bytes / shards` bytes. An entry is charged the length of its
-//! key, of its resource, summary and operation, plus a fixed estimate of the memory around them
-//! ([`ENTRY_OVERHEAD`]). An entry larger than a whole shard is returned but not kept.
+//! key, of its resource, summary and operation and of its list of names, plus a fixed estimate
+//! of the memory around them ([`ENTRY_OVERHEAD`]). An entry larger than a whole shard is returned but not kept.
 //!
 //! **Eviction: CLOCK (second chance), per shard.** Every hit sets the entry's `referenced` bit
 //! (an atomic, so hits need no write lock). When an insert needs room, the shard's clock hand
@@ -189,6 +189,7 @@ fn entry_size(query: &str, value: &Normalized) -> usize {
         + value.resource.len()
         + value.summary.len()
         + value.operation.len()
+        + value.names_bytes()
         + ENTRY_OVERHEAD
 }
 

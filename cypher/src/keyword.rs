@@ -5,16 +5,60 @@
 //! case-insensitive through an open-addressing index built at compile time, so recognising a word
 //! costs one short hash and one comparison.
 
-/// The word is a keyword only inside administration/schema commands (`SHOW INDEXES`,
-/// `CREATE CONSTRAINT ... IS NODE KEY`) and after `IN TRANSACTIONS`; elsewhere it is an
-/// ordinary identifier, because names like `node`, `user`, `type` or `status` are common variables.
-pub(crate) const SOFT: u8 = 1;
-/// The word is also a function name (`count(*)`, `exists(n.p)`, `any(x IN l WHERE ...)`): followed
-/// by `(` it is an identifier and keeps its case.
-pub(crate) const FUNC: u8 = 2;
+/// How a keyword behaves: a small set of flags, one set per entry of [`keywords!`]. The lexer
+/// hands them over with the token, so the normaliser tests a flag instead of listing keywords.
+/// Every token that is not a keyword carries [`Flags::NONE`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct Flags(u16);
+
+impl Flags {
+    /// No flag.
+    pub(crate) const NONE: Flags = Flags(0);
+    /// The word is a keyword only inside administration/schema commands (`SHOW INDEXES`,
+    /// `CREATE CONSTRAINT ... IS NODE KEY`) and after `IN TRANSACTIONS`; elsewhere it is an
+    /// ordinary identifier, because names like `node`, `user`, `type` or `status` are common
+    /// variables.
+    pub(crate) const SOFT: Flags = Flags(1);
+    /// The word is also a function name (`count(*)`, `exists(n.p)`, `any(x IN l WHERE ...)`):
+    /// followed by `(` it is an identifier and keeps its case.
+    pub(crate) const FUNC: Flags = Flags(1 << 1);
+    /// The word can start a statement inside `{ }`, which makes the braces a subquery block
+    /// rather than a map.
+    pub(crate) const CLAUSE: Flags = Flags(1 << 2);
+    /// Followed by `{`, the word opens a subquery block (`CALL { }`, `EXISTS { }`).
+    pub(crate) const BLOCK: Flags = Flags(1 << 3);
+    /// Used as a keyword, the word ends an operand (`NULL`, `END`): a following `-` is binary.
+    pub(crate) const OPERAND: Flags = Flags(1 << 4);
+    /// Ends the current graph clause: labels after it belong to none (`RETURN`, `WITH`).
+    pub(crate) const ENDS_CLAUSE: Flags = Flags(1 << 5);
+    /// Names a query that has no graph clause (`RETURN`, `ORDER`, `LIMIT`, ...).
+    pub(crate) const FALLBACK: Flags = Flags(1 << 6);
+    /// After `IS`, the word makes a predicate (`IS NULL`, `IS NODE KEY`) rather than the
+    /// `IS Label` syntax.
+    pub(crate) const PREDICATE: Flags = Flags(1 << 7);
+    /// Starts an administration or schema command (`SHOW`, `DROP`, `GRANT`, ...).
+    pub(crate) const VERB: Flags = Flags(1 << 8);
+    /// Ends a command's phrase (`SHOW INDEXES`, `CREATE USER`).
+    pub(crate) const NOUN: Flags = Flags(1 << 9);
+    /// May stand between a command verb and its noun (`CREATE OR REPLACE RANGE INDEX`).
+    pub(crate) const MODIFIER: Flags = Flags(1 << 10);
+    /// After `CREATE`, the word makes it a command rather than the graph clause.
+    pub(crate) const COMMAND: Flags = Flags(1 << 11);
+
+    /// Both sets; `const`, so that the table can be built at compile time.
+    pub(crate) const fn union(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
+    /// Whether any flag of `other` is set.
+    #[inline(always)]
+    pub(crate) const fn has(self, other: Flags) -> bool {
+        self.0 & other.0 != 0
+    }
+}
 
 macro_rules! keywords {
-    ($($name:ident $text:literal $flags:expr;)*) => {
+    ($($name:ident $text:literal $($flag:ident)|*;)*) => {
         /// A keyword of the table; `None` is "not a keyword".
         #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
         #[repr(u8)]
@@ -25,59 +69,80 @@ macro_rules! keywords {
         }
 
         /// (upper-case text, keyword, flags), in the order of the enum (index = discriminant - 1).
-        pub(crate) const KEYWORDS: &[(&str, Kw, u8)] = &[$(($text, Kw::$name, $flags),)*];
+        pub(crate) const KEYWORDS: &[(&str, Kw, Flags)] =
+            &[$(($text, Kw::$name, Flags::NONE$(.union(Flags::$flag))*),)*];
     };
 }
 
+// Each entry: name, text, then its flags joined by `|` (none for most words).
 keywords! {
     // clauses and sub-clauses
-    Match "MATCH" 0; Optional "OPTIONAL" 0; Where "WHERE" 0; Return "RETURN" 0; With "WITH" 0;
-    Unwind "UNWIND" 0; As "AS" 0; Create "CREATE" 0; Merge "MERGE" 0; Delete "DELETE" 0;
-    Detach "DETACH" 0; Nodetach "NODETACH" 0; Set "SET" 0; Remove "REMOVE" 0; Call "CALL" 0;
-    Yield "YIELD" 0; Union "UNION" 0; Distinct "DISTINCT" 0; Order "ORDER" 0; By "BY" 0;
-    Asc "ASC" 0; Ascending "ASCENDING" 0; Desc "DESC" 0; Descending "DESCENDING" 0;
-    Skip "SKIP" 0; Limit "LIMIT" 0; Offset "OFFSET" 0; On "ON" 0; Foreach "FOREACH" 0;
-    Load "LOAD" 0; Csv "CSV" 0; Headers "HEADERS" 0; From "FROM" 0;
-    Fieldterminator "FIELDTERMINATOR" 0; Using "USING" 0; Periodic "PERIODIC" 0;
-    Commit "COMMIT" 0; Scan "SCAN" 0; Join "JOIN" 0; Use "USE" 0; Finish "FINISH" 0;
-    Insert "INSERT" 0; Let "LET" 0; Filter "FILTER" FUNC; Next "NEXT" 0; Start "START" 0;
+    Match "MATCH" CLAUSE; Optional "OPTIONAL" CLAUSE; Where "WHERE";
+    Return "RETURN" CLAUSE | ENDS_CLAUSE | FALLBACK; With "WITH" CLAUSE | ENDS_CLAUSE | FALLBACK;
+    Unwind "UNWIND" CLAUSE; As "AS"; Create "CREATE" CLAUSE; Merge "MERGE" CLAUSE;
+    Delete "DELETE" CLAUSE; Detach "DETACH" CLAUSE; Nodetach "NODETACH" CLAUSE; Set "SET" CLAUSE;
+    Remove "REMOVE" CLAUSE; Call "CALL" CLAUSE | BLOCK; Yield "YIELD" FALLBACK;
+    Union "UNION" CLAUSE | ENDS_CLAUSE | FALLBACK; Distinct "DISTINCT"; Order "ORDER" FALLBACK;
+    By "BY"; Asc "ASC"; Ascending "ASCENDING"; Desc "DESC"; Descending "DESCENDING";
+    Skip "SKIP" FALLBACK; Limit "LIMIT" FALLBACK; Offset "OFFSET" FALLBACK; On "ON";
+    Foreach "FOREACH" CLAUSE; Load "LOAD" CLAUSE; Csv "CSV"; Headers "HEADERS"; From "FROM";
+    Fieldterminator "FIELDTERMINATOR"; Using "USING"; Periodic "PERIODIC"; Commit "COMMIT";
+    Scan "SCAN"; Join "JOIN"; Use "USE" CLAUSE; Finish "FINISH" CLAUSE | ENDS_CLAUSE | FALLBACK;
+    Insert "INSERT" CLAUSE; Let "LET" CLAUSE | ENDS_CLAUSE | FALLBACK;
+    Filter "FILTER" FUNC | CLAUSE | ENDS_CLAUSE | FALLBACK; Next "NEXT" ENDS_CLAUSE | FALLBACK;
+    Start "START";
     // prefixes
-    Explain "EXPLAIN" 0; Profile "PROFILE" 0; Cypher "CYPHER" 0;
+    Explain "EXPLAIN"; Profile "PROFILE"; Cypher "CYPHER";
     // expressions and operators
-    And "AND" 0; Or "OR" 0; Xor "XOR" 0; Not "NOT" 0; In "IN" 0; Starts "STARTS" 0;
-    Ends "ENDS" 0; Contains "CONTAINS" 0; Is "IS" 0; Null "NULL" 0; True "TRUE" 0;
-    False "FALSE" 0; Case "CASE" 0; When "WHEN" 0; Then "THEN" 0; Else "ELSE" 0; End "END" 0;
-    Exists "EXISTS" FUNC; Count "COUNT" FUNC; Collect "COLLECT" FUNC; All "ALL" FUNC;
-    Any "ANY" FUNC; None_ "NONE" FUNC; Single "SINGLE" FUNC; Shortest "SHORTEST" 0;
-    Typed "TYPED" 0; Normalized "NORMALIZED" 0; Of "OF" 0; For "FOR" 0; If "IF" 0;
+    And "AND"; Or "OR" MODIFIER | COMMAND; Xor "XOR"; Not "NOT" PREDICATE;
+    In "IN" MODIFIER; Starts "STARTS"; Ends "ENDS"; Contains "CONTAINS"; Is "IS";
+    Null "NULL" OPERAND | PREDICATE; True "TRUE" PREDICATE; False "FALSE" PREDICATE; Case "CASE";
+    When "WHEN" FALLBACK; Then "THEN"; Else "ELSE"; End "END" OPERAND;
+    Exists "EXISTS" FUNC | BLOCK; Count "COUNT" FUNC | BLOCK; Collect "COLLECT" FUNC | BLOCK;
+    All "ALL" FUNC | MODIFIER; Any "ANY" FUNC; None_ "NONE" FUNC; Single "SINGLE" FUNC;
+    Shortest "SHORTEST"; Typed "TYPED" PREDICATE; Normalized "NORMALIZED" PREDICATE; Of "OF";
+    For "FOR"; If "IF";
     // schema (reserved words in Neo4j)
-    Index "INDEX" 0; Constraint "CONSTRAINT" 0; Unique "UNIQUE" 0; Require "REQUIRE" 0;
-    Assert "ASSERT" 0; Drop "DROP" 0; Show "SHOW" 0;
+    Index "INDEX" NOUN | COMMAND; Constraint "CONSTRAINT" NOUN | COMMAND;
+    Unique "UNIQUE" PREDICATE | MODIFIER | COMMAND; Require "REQUIRE"; Assert "ASSERT";
+    Drop "DROP" VERB; Show "SHOW" VERB;
     // administration verbs
-    Alter "ALTER" 0; Grant "GRANT" 0; Deny "DENY" 0; Revoke "REVOKE" 0; Rename "RENAME" 0;
-    Terminate "TERMINATE" 0; Enable "ENABLE" 0; Deallocate "DEALLOCATE" 0;
-    Reallocate "REALLOCATE" 0; Dryrun "DRYRUN" 0; Stop "STOP" 0;
+    Alter "ALTER" VERB; Grant "GRANT" VERB; Deny "DENY" VERB; Revoke "REVOKE" VERB;
+    Rename "RENAME" VERB; Terminate "TERMINATE" VERB; Enable "ENABLE" VERB;
+    Deallocate "DEALLOCATE" VERB; Reallocate "REALLOCATE" VERB; Dryrun "DRYRUN" VERB;
+    Stop "STOP" VERB;
     // soft keywords: nouns of commands
-    Indexes "INDEXES" SOFT; Constraints "CONSTRAINTS" SOFT; User "USER" SOFT;
-    Users "USERS" SOFT; Role "ROLE" SOFT; Roles "ROLES" SOFT; Database "DATABASE" SOFT;
-    Databases "DATABASES" SOFT; Alias "ALIAS" SOFT; Aliases "ALIASES" SOFT;
-    Procedure "PROCEDURE" SOFT; Procedures "PROCEDURES" SOFT; Function "FUNCTION" SOFT;
-    Functions "FUNCTIONS" SOFT; Transaction "TRANSACTION" SOFT;
-    Transactions "TRANSACTIONS" SOFT; Setting "SETTING" SOFT; Settings "SETTINGS" SOFT;
-    Privilege "PRIVILEGE" SOFT; Privileges "PRIVILEGES" SOFT; Server "SERVER" SOFT;
-    Servers "SERVERS" SOFT;
+    Indexes "INDEXES" SOFT | NOUN | COMMAND; Constraints "CONSTRAINTS" SOFT | NOUN | COMMAND;
+    User "USER" SOFT | NOUN | COMMAND; Users "USERS" SOFT | NOUN | COMMAND;
+    Role "ROLE" SOFT | NOUN | COMMAND; Roles "ROLES" SOFT | NOUN | COMMAND;
+    Database "DATABASE" SOFT | NOUN | COMMAND; Databases "DATABASES" SOFT | NOUN | COMMAND;
+    Alias "ALIAS" SOFT | NOUN | COMMAND; Aliases "ALIASES" SOFT | NOUN | COMMAND;
+    Procedure "PROCEDURE" SOFT | NOUN | COMMAND; Procedures "PROCEDURES" SOFT | NOUN | COMMAND;
+    Function "FUNCTION" SOFT | NOUN | COMMAND; Functions "FUNCTIONS" SOFT | NOUN | COMMAND;
+    Transaction "TRANSACTION" SOFT | NOUN | COMMAND;
+    Transactions "TRANSACTIONS" SOFT | NOUN | COMMAND;
+    Setting "SETTING" SOFT | NOUN | COMMAND; Settings "SETTINGS" SOFT | NOUN | COMMAND;
+    Privilege "PRIVILEGE" SOFT | NOUN | COMMAND; Privileges "PRIVILEGES" SOFT | NOUN | COMMAND;
+    Server "SERVER" SOFT | NOUN | COMMAND; Servers "SERVERS" SOFT | NOUN | COMMAND;
     // soft keywords: modifiers of commands and of CALL { } IN TRANSACTIONS
-    Replace "REPLACE" SOFT; Range "RANGE" SOFT | FUNC; Text "TEXT" SOFT; Point "POINT" SOFT | FUNC;
-    Lookup "LOOKUP" SOFT; Fulltext "FULLTEXT" SOFT; Vector "VECTOR" SOFT | FUNC;
-    Btree "BTREE" SOFT; Composite "COMPOSITE" SOFT; Current "CURRENT" SOFT;
-    Default "DEFAULT" SOFT; Home "HOME" SOFT; Built "BUILT" SOFT; Defined "DEFINED" SOFT;
-    Existence "EXISTENCE" SOFT; Node "NODE" SOFT; Relationship "RELATIONSHIP" SOFT;
-    Rel "REL" SOFT; Key "KEY" SOFT; Property "PROPERTY" SOFT; Type "TYPE" SOFT | FUNC;
+    Replace "REPLACE" SOFT | MODIFIER | COMMAND; Range "RANGE" SOFT | FUNC | MODIFIER | COMMAND;
+    Text "TEXT" SOFT | MODIFIER | COMMAND; Point "POINT" SOFT | FUNC | MODIFIER | COMMAND;
+    Lookup "LOOKUP" SOFT | MODIFIER | COMMAND; Fulltext "FULLTEXT" SOFT | MODIFIER | COMMAND;
+    Vector "VECTOR" SOFT | FUNC | MODIFIER | COMMAND; Btree "BTREE" SOFT | MODIFIER | COMMAND;
+    Composite "COMPOSITE" SOFT | MODIFIER | COMMAND; Current "CURRENT" SOFT | MODIFIER | COMMAND;
+    Default "DEFAULT" SOFT | MODIFIER | COMMAND; Home "HOME" SOFT | MODIFIER | COMMAND;
+    Built "BUILT" SOFT | MODIFIER | COMMAND; Defined "DEFINED" SOFT | MODIFIER | COMMAND;
+    Existence "EXISTENCE" SOFT | MODIFIER | COMMAND;
+    Node "NODE" SOFT | PREDICATE | MODIFIER | COMMAND;
+    Relationship "RELATIONSHIP" SOFT | PREDICATE | MODIFIER | COMMAND;
+    Rel "REL" SOFT | PREDICATE | MODIFIER | COMMAND; Key "KEY" SOFT | PREDICATE | MODIFIER | COMMAND;
+    Property "PROPERTY" SOFT | MODIFIER | COMMAND; Type "TYPE" SOFT | FUNC | MODIFIER | COMMAND;
     Options "OPTIONS" SOFT; Rows "ROWS" SOFT; Concurrent "CONCURRENT" SOFT;
     Error "ERROR" SOFT; Continue "CONTINUE" SOFT; Break "BREAK" SOFT; Fail "FAIL" SOFT;
     Report "REPORT" SOFT; Status "STATUS" SOFT; To "TO" SOFT; Graph "GRAPH" SOFT;
     Password "PASSWORD" SOFT; Wait "WAIT" SOFT; Nowait "NOWAIT" SOFT;
-    Nfc "NFC" SOFT; Nfd "NFD" SOFT; Nfkc "NFKC" SOFT; Nfkd "NFKD" SOFT;
+    Nfc "NFC" SOFT | PREDICATE; Nfd "NFD" SOFT | PREDICATE; Nfkc "NFKC" SOFT | PREDICATE;
+    Nfkd "NFKD" SOFT | PREDICATE;
 }
 
 /// Longest keyword, in bytes; longer words are never looked up.
@@ -130,17 +195,18 @@ const INDEX: [u8; INDEX_SIZE] = {
 // The index stores positions in a u8 and must keep free slots for probing to terminate.
 const _: () = assert!(KEYWORDS.len() < 255 && KEYWORDS.len() * 2 < INDEX_SIZE);
 
-/// The keyword spelled by `word` (any case), with its flags; `(Kw::None, 0)` for other words.
+/// The keyword spelled by `word` (any case), with its flags; `(Kw::None, Flags::NONE)` for
+/// other words.
 #[inline]
-pub(crate) fn lookup(word: &[u8]) -> (Kw, u8) {
+pub(crate) fn lookup(word: &[u8]) -> (Kw, Flags) {
     if word.len() < 2 || word.len() > MAX_LEN {
-        return (Kw::None, 0);
+        return (Kw::None, Flags::NONE);
     }
     let mut slot = fold_hash(word) & (INDEX_SIZE - 1);
     loop {
         let entry = INDEX[slot];
         if entry == 0 {
-            return (Kw::None, 0);
+            return (Kw::None, Flags::NONE);
         }
         let (text, kw, flags) = KEYWORDS[entry as usize - 1];
         if text.len() == word.len() && text.as_bytes().eq_ignore_ascii_case(word) {
@@ -157,6 +223,15 @@ impl Kw {
         match self {
             Kw::None => "",
             kw => KEYWORDS[kw as usize - 1].0,
+        }
+    }
+
+    /// The keyword's flags ([`Flags::NONE`] for `None`).
+    #[inline]
+    pub(crate) fn flags(self) -> Flags {
+        match self {
+            Kw::None => Flags::NONE,
+            kw => KEYWORDS[kw as usize - 1].2,
         }
     }
 }

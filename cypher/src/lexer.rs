@@ -10,7 +10,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use crate::keyword::{self, Kw};
+use crate::keyword::{self, Flags, Kw};
 
 /// What a token is. Keywords are recognised case-insensitively and without context: a
 /// [`TokenKind::Keyword`] may still be used as a name (`n.match`, `{limit: 1}`), which the
@@ -262,7 +262,7 @@ pub(crate) struct Raw {
     pub kind: TokenKind,
     pub end: usize,
     pub kw: Kw,
-    pub kw_flags: u8,
+    pub kw_flags: Flags,
     pub error: Option<LexErrorKind>,
     /// The token runs to the end of the input because its terminator is missing.
     pub unterminated: bool,
@@ -275,7 +275,7 @@ impl Raw {
             kind,
             end,
             kw: Kw::None,
-            kw_flags: 0,
+            kw_flags: Flags::NONE,
             error: None,
             unterminated: false,
         }

@@ -15,6 +15,9 @@
 //!   of the input, whitespace and comments included; errors ([`LexError`]) are reported beside
 //!   the stream, never instead of it.
 //! - [`normalize`]: one pass over the tokens producing a [`Normalized`]; never fails, never panics.
+//!   Besides the texts, it holds the labels and relationship types the query names
+//!   ([`Normalized::labels`], [`Normalized::relationship_types`]) and the single collection
+//!   ([`Normalized::collection`], for `db.collection.name`).
 //! - [`Cache`]: a sharded, byte-bounded cache of [`Normalized`] keyed by the raw text.
 //! - [`Fingerprint`]: the documented, stable 64-bit hash of the resource.
 //!

@@ -23,6 +23,8 @@ pub(crate) enum Phrase {
     Fixed(&'static str),
     /// An administration command: verb and noun (`CREATE INDEX`, `SHOW CONSTRAINTS`).
     Command(&'static str, &'static str),
+    /// An administration command whose noun was not recognised: its verb alone (`SHOW`).
+    Verb(&'static str),
     /// `CALL proc.name` (or `OPTIONAL CALL ...`): the name is a byte range of the input.
     Procedure {
         optional: bool,
@@ -35,6 +37,27 @@ impl Default for Phrase {
     fn default() -> Phrase {
         Phrase::Fixed("")
     }
+}
+
+/// What [`Summary::render`] gives.
+pub(crate) struct Rendered<'a> {
+    /// `db.query.summary`.
+    pub(crate) summary: String,
+    /// `db.operation.name`.
+    pub(crate) operation: String,
+    /// The one label or relationship type the summary names, when it names exactly one and has
+    /// no command phrase (see `Normalized::collection`).
+    pub(crate) collection: Option<&'a str>,
+}
+
+/// The names the summary lists, so far, for [`Rendered::collection`].
+#[derive(Clone, Copy)]
+enum Collection<'a> {
+    /// No name yet.
+    Nothing,
+    One(&'a str),
+    /// More than one name, or a command phrase: no collection.
+    Refused,
 }
 
 /// A label or type (input range) and the clause it belongs to.
@@ -107,19 +130,24 @@ impl<'a, 's> Summary<'a, 's> {
         self.names.push(Name { item, start, end });
     }
 
-    /// Summary and operation.
-    pub(crate) fn render(&self) -> (String, String) {
+    /// Summary, operation and collection.
+    pub(crate) fn render(&self) -> Rendered<'a> {
         if self.items.is_empty() {
             let fallback = match (self.first_clause, self.any_token) {
                 (Some(kw), _) => kw,
                 (None, true) => UNKNOWN,
                 (None, false) => EMPTY,
             };
-            return (fallback.to_owned(), fallback.to_owned());
+            return Rendered {
+                summary: fallback.to_owned(),
+                operation: fallback.to_owned(),
+                collection: None,
+            };
         }
         let mut summary = String::with_capacity(64);
         let mut chars = 0;
         let mut operation = String::new();
+        let mut collection = Collection::Nothing;
         'items: for i in 0..self.items.len() {
             let phrase = self.items[i];
             let start_len = summary.len();
@@ -145,6 +173,9 @@ impl<'a, 's> Summary<'a, 's> {
             if i == 0 {
                 operation.push_str(summary.trim_start());
             }
+            if matches!(phrase, Phrase::Command(..) | Phrase::Verb(_)) {
+                collection = Collection::Refused;
+            }
             for j in 0..self.names.len() {
                 let n = self.names[j];
                 if n.item != i {
@@ -158,14 +189,26 @@ impl<'a, 's> Summary<'a, 's> {
                 summary.push(' ');
                 summary.push_str(name);
                 chars += added;
+                collection = match collection {
+                    Collection::Nothing => Collection::One(name),
+                    Collection::One(one) if one == name => collection,
+                    _ => Collection::Refused,
+                };
             }
         }
-        (summary, operation)
+        Rendered {
+            summary,
+            operation,
+            collection: match collection {
+                Collection::One(name) => Some(name),
+                _ => None,
+            },
+        }
     }
 
     fn push_phrase(&self, phrase: Phrase, out: &mut String, with_name: bool) {
         match phrase {
-            Phrase::Fixed(text) => out.push_str(text),
+            Phrase::Fixed(text) | Phrase::Verb(text) => out.push_str(text),
             Phrase::Command(verb, noun) => {
                 out.push_str(verb);
                 out.push(' ');

@@ -3,8 +3,8 @@
 //! chunk reader never panics either, read frame by frame or in batches.
 #![no_main]
 
-use bolt_tracer::bolt::message::{RunView, map_message_view};
-use bolt_tracer::bolt::{Handshake, Limits, MessageReader, Request, Response, packstream};
+use bolt::message::{RunView, map_message_view};
+use bolt::{Handshake, Limits, MessageReader, Request, Response, packstream};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `POST /transactions` | `202 {"id"}` once the broker acknowledged the record; `400` invalid body, `413` body over 64 KiB, `415` not `application/json`, `503` + `Retry-After` when the broker did not acknowledge in time |
+//! | `POST /transactions` | `202 {"id"}` once the broker acknowledged the record; `400` invalid body (a timestamp too far in the future included), `413` body over 64 KiB, `415` not `application/json`, `503` + `Retry-After` when the broker did not acknowledge in time |
 //! | `GET /healthz` | `200` while the process serves requests |
 //! | `GET /readyz` | `200` when the broker answers a metadata request for the topic, else `503` |
 //!
@@ -23,24 +23,26 @@ use axum::routing::{get, post};
 use opentelemetry::global::{self, BoxedTracer};
 use serde::Serialize;
 
+use crate::body::{BodyReader, Invalid};
 use crate::config::KafkaConfig;
+use crate::error::Result;
 use crate::producer::Publisher;
-use crate::server_span;
-use crate::validate::{self, Invalid};
+use crate::server_span::{Refusal, Traced, trace_request};
 
 /// Largest accepted request body, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// What every request shares: the producer and the tracer. Cheap to clone.
+/// What every request shares: the producer, the tracer and the body reader. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
     inner: Arc<Shared>,
+    tracer: Arc<BoxedTracer>,
+    reader: BodyReader,
     shutdown_timeout: Duration,
 }
 
 struct Shared {
     publisher: Publisher,
-    tracer: BoxedTracer,
     retry_after: HeaderValue,
 }
 
@@ -55,7 +57,7 @@ impl std::fmt::Debug for Shared {
 impl AppState {
     /// Builds the producer for `kafka`. Spans go to the global tracer provider as it is now,
     /// so install telemetry (`telemetry::init`) before calling this.
-    pub fn new(kafka: &KafkaConfig) -> crate::Result<Self> {
+    pub fn new(kafka: &KafkaConfig) -> Result<Self> {
         Ok(Self::with_publisher(
             Publisher::new(kafka)?,
             kafka.retry_after_secs,
@@ -67,11 +69,19 @@ impl AppState {
         AppState {
             inner: Arc::new(Shared {
                 publisher,
-                tracer: global::tracer("ingestor"),
                 retry_after: HeaderValue::from(retry_after_secs),
             }),
+            tracer: Arc::new(global::tracer("ingestor")),
+            reader: BodyReader::new(schema::DEFAULT_FUTURE_MARGIN),
             shutdown_timeout: Duration::from_secs(10),
         }
+    }
+
+    /// Refuses transactions dated more than `margin` ahead of the server's clock (default
+    /// 5 minutes, [`schema::DEFAULT_FUTURE_MARGIN`]).
+    pub fn with_future_margin(mut self, margin: Duration) -> Self {
+        self.reader = BodyReader::new(margin);
+        self
     }
 
     /// Bounds the draining of in-flight requests on shutdown, and then the producer flush
@@ -90,26 +100,19 @@ impl AppState {
     pub fn publisher(&self) -> &Publisher {
         &self.inner.publisher
     }
-
-    pub(crate) fn tracer(&self) -> &BoxedTracer {
-        &self.inner.tracer
-    }
 }
 
 /// The service's router, state included.
 pub fn app(state: AppState) -> Router {
     // Only the business route is traced: health probes every few seconds would bury the
     // traces that matter.
-    let traced = server_span::Traced {
-        state: state.clone(),
+    let traced = Traced {
+        tracer: state.tracer.clone(),
         name: "POST /transactions",
         route: "/transactions",
     };
     let post_transaction = post_transaction
-        .layer(axum::middleware::from_fn_with_state(
-            traced,
-            server_span::trace_request,
-        ))
+        .layer(axum::middleware::from_fn_with_state(traced, trace_request))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
         .route("/transactions", post(post_transaction))
@@ -118,13 +121,6 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-}
-
-/// A refusal, recorded on the response so the server span can say why without parsing bodies.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Refusal {
-    pub(crate) code: &'static str,
-    pub(crate) field: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -158,7 +154,7 @@ fn invalid(invalid: &Invalid) -> Response {
     // Unknown field names are client-chosen: they go to the client, not into spans or logs.
     response.extensions_mut().insert(Refusal {
         code: invalid.code(),
-        field: invalid.schema_field().map(validate::Field::name),
+        field: invalid.schema_field().map(schema::Field::name),
     });
     response
 }
@@ -212,19 +208,22 @@ async fn post_transaction(State(state): State<AppState>, request: Request) -> Re
             );
         }
     };
-    let tx = match validate::parse(&body) {
+    let tx = match state.reader.read(&body) {
         Ok(tx) => tx,
         Err(e) => {
             tracing::debug!(
                 code = e.code(),
-                field = e.schema_field().map(validate::Field::name),
+                field = e.schema_field().map(schema::Field::name),
                 "transaction refused"
             );
             return invalid(&e);
         }
     };
+    // Says, at debug level, that a request is waiting on the broker: the SIGTERM test waits
+    // for this line to know its requests are in flight.
+    tracing::debug!("transaction valid, waiting for the broker's ack");
     match state.publisher().publish(&tx).await {
-        Ok(_) => (StatusCode::ACCEPTED, axum::Json(Accepted { id: &tx.id })).into_response(),
+        Ok(_) => (StatusCode::ACCEPTED, axum::Json(Accepted { id: tx.id() })).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, topic = state.publisher().topic(), "transaction not acknowledged");
             let mut response = refused(

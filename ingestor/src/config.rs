@@ -10,11 +10,15 @@
 //! | `INGESTOR_SHUTDOWN_TIMEOUT_MS` | `10000` | how long SIGTERM waits for in-flight requests, then for the producer flush |
 //! | `INGESTOR_RETRY_AFTER_SECS` | `1` | the `Retry-After` of a `503` |
 //! | `INGESTOR_LINGER_MS` | `0` | producer `linger.ms`: batching window, traded against latency |
+//! | `INGESTOR_FUTURE_MARGIN_MS` | `300000` | how far ahead of the server's clock a transaction's timestamp may be; later ones are refused (`400 timestamp_in_future`) |
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
+
+/// [`schema::DEFAULT_FUTURE_MARGIN`] in milliseconds.
+const DEFAULT_FUTURE_MARGIN_MS: u64 = schema::DEFAULT_FUTURE_MARGIN.as_millis() as u64;
 
 /// Everything the service needs to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +30,10 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// Drain deadline on shutdown (`INGESTOR_SHUTDOWN_TIMEOUT_MS`).
     pub shutdown_timeout: Duration,
+    /// How far ahead of the clock a timestamp may be (`INGESTOR_FUTURE_MARGIN_MS`, default
+    /// 5 minutes). The analyzer's margin should be at least as large, so that nothing the
+    /// ingestor accepted is poison to it.
+    pub future_margin: Duration,
 }
 
 /// The producer side of the configuration.
@@ -144,15 +152,18 @@ impl Config {
             addr,
             kafka,
             shutdown_timeout: millis("INGESTOR_SHUTDOWN_TIMEOUT_MS", 10_000)?,
+            future_margin: millis("INGESTOR_FUTURE_MARGIN_MS", DEFAULT_FUTURE_MARGIN_MS)?,
         })
     }
 
-    /// A configuration for `addr` and `kafka`, with the default shutdown timeout.
+    /// A configuration for `addr` and `kafka`, with the default shutdown timeout and future
+    /// margin.
     pub fn new(addr: SocketAddr, kafka: KafkaConfig) -> Self {
         Config {
             addr,
             kafka,
             shutdown_timeout: Duration::from_secs(10),
+            future_margin: schema::DEFAULT_FUTURE_MARGIN,
         }
     }
 }
@@ -178,6 +189,7 @@ mod tests {
         assert_eq!(c.kafka.brokers, "h:9092");
         assert_eq!(c.kafka.send_timeout, Duration::from_secs(5));
         assert_eq!(c.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!(c.future_margin, Duration::from_secs(300));
     }
 
     #[test]
@@ -188,8 +200,10 @@ mod tests {
             ("INGESTOR_ADDR", "0.0.0.0:8080"),
             ("INGESTOR_SEND_TIMEOUT_MS", "250"),
             ("INGESTOR_RETRY_AFTER_SECS", "7"),
+            ("INGESTOR_FUTURE_MARGIN_MS", "60000"),
         ])
         .unwrap();
+        assert_eq!(c.future_margin, Duration::from_secs(60));
         assert_eq!(c.addr.port(), 8080);
         assert_eq!(c.kafka.topic, "t");
         assert_eq!(c.kafka.send_timeout, Duration::from_millis(250));
@@ -204,5 +218,11 @@ mod tests {
         assert!(e.to_string().contains("INGESTOR_ADDR"), "{e}");
         let e = from(&[("KAFKA_BROKERS", "h:1"), ("INGESTOR_SEND_TIMEOUT_MS", "5s")]).unwrap_err();
         assert!(e.to_string().contains("INGESTOR_SEND_TIMEOUT_MS"), "{e}");
+        let e = from(&[
+            ("KAFKA_BROKERS", "h:1"),
+            ("INGESTOR_FUTURE_MARGIN_MS", "5m"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("INGESTOR_FUTURE_MARGIN_MS"), "{e}");
     }
 }

@@ -1,19 +1,21 @@
 //! The ingestor: an HTTP service that validates payment transactions and puts them on Kafka.
 //!
-//! `POST /transactions` validates the body against the transaction schema ([`validate`]),
-//! sends the canonical JSON to the topic with the id as key ([`Publisher`]) and answers
-//! `202 {"id"}` only once the broker acknowledged it. Each request runs in a SERVER span that
-//! continues the caller's trace; the producer span is its child and its context travels in the
-//! record headers, so the analyzer continues the same trace.
+//! `POST /transactions` reads the body with the workspace's one transaction reader
+//! ([`schema::Reader`]: unknown fields refused, timestamps at most a margin ahead), sends the
+//! canonical JSON to the topic with the id as key ([`Publisher`]) and answers `202 {"id"}` only
+//! once the broker acknowledged it; a refusal is a `400` in the API's own words. Each request
+//! runs in a SERVER span that continues the caller's trace; the producer span is its child and
+//! its context travels in the record headers, so the analyzer continues the same trace.
 //!
 //! The binary (`src/main.rs`) only reads [`Config`], initialises telemetry and calls [`serve`];
 //! tests drive [`app`] or [`serve`] in-process.
 
 mod app;
+mod body;
 mod config;
+mod error;
 mod producer;
 mod server_span;
-pub mod validate;
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -25,37 +27,8 @@ use tokio::sync::Notify;
 
 pub use app::{AppState, MAX_BODY_BYTES, app};
 pub use config::{Config, KafkaConfig};
+pub use error::{Error, Result};
 pub use producer::{Ack, Publisher};
-pub use validate::{Invalid, Transaction};
-
-/// What can go wrong in the ingestor.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// An environment variable is missing or malformed.
-    #[error("configuration: {variable}: {reason}")]
-    Config {
-        /// The variable.
-        variable: &'static str,
-        /// What is expected.
-        reason: String,
-    },
-    /// The Kafka client failed (creation, metadata, flush).
-    #[error("kafka: {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
-    /// A record was not acknowledged by the broker.
-    #[error("record not acknowledged: {0}")]
-    Delivery(String),
-    /// The broker cannot take records now.
-    #[error("not ready: {0}")]
-    NotReady(String),
-    /// Socket trouble.
-    #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// The crate's result type.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then drains and flushes.
 ///

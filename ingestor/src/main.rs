@@ -19,7 +19,8 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let state = AppState::new(&config.kafka)
         .context("creating the Kafka producer")?
-        .with_shutdown_timeout(config.shutdown_timeout);
+        .with_shutdown_timeout(config.shutdown_timeout)
+        .with_future_margin(config.future_margin);
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("binding {}", config.addr))?;

@@ -16,9 +16,10 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::Producer;
 use telemetry::kafka::{OutgoingRecord, TracedProducer};
 
+use schema::Transaction;
+
 use crate::config::KafkaConfig;
-use crate::validate::Transaction;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The longest wait between two connection attempts to a broker, in milliseconds.
 const RECONNECT_BACKOFF_MAX_MS: &str = "1000";
@@ -112,7 +113,7 @@ impl Publisher {
     /// configured send timeout. Trace headers come from the current OpenTelemetry context.
     pub async fn publish(&self, tx: &Transaction<'_>) -> Result<Ack> {
         let payload = tx.to_json();
-        let record = OutgoingRecord::new(&self.topic, tx.id.as_bytes(), &payload);
+        let record = OutgoingRecord::new(&self.topic, tx.id().as_bytes(), &payload);
         // librdkafka enforces the deadline through message.timeout.ms; the outer timeout is a
         // guard against a delivery report that never comes, with a little slack so the
         // broker-side verdict normally wins.

@@ -10,21 +10,32 @@
 //! it is recorded once, where it is exported.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Method, Version, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{FutureExt, Link, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 
-use crate::app::{AppState, Refusal};
+/// Why a request was refused, put on the response by the handler so the span can say why
+/// without parsing bodies. Only names the service chose: a code and a schema field, never
+/// anything the client wrote.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refusal {
+    /// The error code of the body (`invalid_value`, `payload_too_large`, ...).
+    pub(crate) code: &'static str,
+    /// The schema field at fault, if any.
+    pub(crate) field: Option<&'static str>,
+}
 
-/// A traced route: the span name and the `http.route` template, both fixed at build time so a
-/// request allocates none of them.
+/// A traced route: the tracer, the span name and the `http.route` template, all fixed at build
+/// time so a request allocates none of them.
 #[derive(Clone)]
 pub(crate) struct Traced {
-    pub(crate) state: AppState,
+    pub(crate) tracer: Arc<BoxedTracer>,
     /// `{METHOD} {route}`, e.g. `POST /transactions`.
     pub(crate) name: &'static str,
     /// The route template, e.g. `/transactions`.
@@ -81,7 +92,7 @@ pub(crate) async fn trace_request(
         attributes.push(KeyValue::new("telemetry.propagation.problem", problem));
     }
 
-    let tracer = traced.state.tracer();
+    let tracer = traced.tracer.as_ref();
     let span = tracer
         .span_builder(traced.name)
         .with_kind(SpanKind::Server)

@@ -2,14 +2,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use neo4rs::{Database, Graph, Operation, Query, RunResult};
+use opentelemetry::InstrumentationScope;
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::metrics::Meter;
+use telemetry::current_context;
 
-use super::current_context;
 use super::instrument::{Instrumentation, Options};
 use super::stats::{QueryStat, QueryStatistics};
 use super::stream::TracedDetachedRowStream;
 use super::txn::TracedTxn;
+use crate::conventions::{DEFAULT_CACHE_BYTES, Instruments};
+
+/// The instrumentation scope of the spans and metrics of the traced wrappers.
+const SCOPE: &str = "bolt-tracer";
 
 /// A [`neo4rs::Graph`] whose every query becomes a span: normalised text (no literals), a
 /// summary as the span name, row counts, the server's result summary, Neo4j status codes.
@@ -125,7 +130,10 @@ impl TracedGraphBuilder {
         self
     }
 
-    /// The tracer to use instead of the global one (`bolt-tracer` scope).
+    /// The tracer to use instead of the global tracer provider's. By default each span is
+    /// started with the global provider's tracer (scope `bolt-tracer`, with this crate's
+    /// version), looked up when the span starts: a graph built before the application installs
+    /// its tracer provider still records.
     pub fn tracer<T>(mut self, tracer: T) -> Self
     where
         T: opentelemetry::trace::Tracer + Send + Sync + 'static,
@@ -135,13 +143,16 @@ impl TracedGraphBuilder {
         self
     }
 
-    /// The meter to use instead of the global one.
+    /// The meter to use instead of the global meter provider's. By default the query metrics
+    /// are made on the global provider's meter, again when a span from the global tracer
+    /// provider first records (see [`TracedGraphBuilder::tracer`]).
     pub fn meter(mut self, meter: Meter) -> Self {
         self.meter = Some(meter);
         self
     }
 
-    /// The byte budget of the normaliser cache (default 4 MiB).
+    /// The byte budget of the cache of prepared queries (normalised text, span name and
+    /// attributes by query text; default 4 MiB).
     pub fn cache_bytes(mut self, bytes: usize) -> Self {
         self.cache_bytes = bytes;
         self
@@ -156,19 +167,16 @@ impl TracedGraphBuilder {
 
     /// Builds the traced graph.
     pub fn build(self) -> TracedGraph {
-        let tracer = self
-            .tracer
-            .unwrap_or_else(|| opentelemetry::global::tracer("bolt-tracer"));
-        let meter = self
-            .meter
-            .unwrap_or_else(|| opentelemetry::global::meter("bolt-tracer"));
+        let scope = InstrumentationScope::builder(SCOPE)
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build();
+        let instruments = Instruments::new(scope, self.tracer, self.meter.as_ref());
         let stats = self.statistics.map(|n| Arc::new(QueryStatistics::new(n)));
         TracedGraph {
             inner: self.graph,
             inst: Arc::new(Instrumentation::new(
                 self.options,
-                tracer,
-                &meter,
+                instruments,
                 self.cache_bytes,
                 stats,
             )),
@@ -189,7 +197,7 @@ impl TracedGraph {
             options: Options::default(),
             tracer: None,
             meter: None,
-            cache_bytes: 4 << 20,
+            cache_bytes: DEFAULT_CACHE_BYTES,
             statistics: Some(1_000),
         }
     }

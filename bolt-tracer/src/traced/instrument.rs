@@ -1,5 +1,5 @@
 //! The instrumentation shared by a traced graph and everything it hands out: options, the
-//! normaliser cache, the tracer, the metric instruments and the statistics.
+//! prepared-query cache, the tracer and metrics, and the statistics.
 //!
 //! [`QuerySpan`] is the guard that owns one query's span. It is ended exactly once: by a result
 //! (rows read to the end, a failure) or, when the caller drops the stream or cancels the future,
@@ -9,17 +9,25 @@ use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use cypher::Normalized;
 use neo4rs::{BoltType, Query};
-use opentelemetry::global::{BoxedSpan, BoxedTracer};
-use opentelemetry::metrics::Meter;
-use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::global::BoxedSpan;
+use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
 use super::stats::{QueryStatistics, Sample};
-use crate::query_attrs::{ATTRS_ADDED_AT_END, QueryAttrs, QueryAttrsCache, QueryMetrics};
+use crate::conventions::attribute::{
+    DB_NAMESPACE, DB_QUERY_PARAMETER_PREFIX, DB_QUERY_SLOW, DB_QUERY_TYPE,
+    DB_RESPONSE_RETURNED_ROWS, DB_RESPONSE_STATUS_CODE, DB_SYSTEM_NAME, DURATION_MS, ERROR_TYPE,
+    NEO4J_RESULT_ENDING, NEO4J_SERVER_T_FIRST_MS, NEO4J_SERVER_T_LAST_MS, NETWORK_PROTOCOL_NAME,
+    NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS, SERVER_PORT, THRESHOLD_MS,
+};
+use crate::conventions::{
+    ATTRS_ADDED_AT_END, Instruments, PROTOCOL_NAME, PreparedQuery, QueryCache, ResultEnding,
+    SLOW_QUERY_EVENT, SYSTEM_NAME, TRANSACTION_SPAN_NAME, UpdateCounter,
+};
 
-/// How a query's result ended.
+/// How a query's result ended: read to the end (or consumed by `run`), or one of the
+/// [`ResultEnding`]s the wrappers observe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Ending {
     /// Read to the end, or consumed by `run`.
@@ -31,11 +39,11 @@ pub(crate) enum Ending {
 }
 
 impl Ending {
-    fn as_str(self) -> &'static str {
+    fn convention(self) -> Option<ResultEnding> {
         match self {
-            Ending::Completed => "completed",
-            Ending::Finished => "finished",
-            Ending::Abandoned => "abandoned",
+            Ending::Completed => None,
+            Ending::Finished => Some(ResultEnding::Finished),
+            Ending::Abandoned => Some(ResultEnding::Abandoned),
         }
     }
 }
@@ -65,7 +73,7 @@ impl Default for Options {
             server_port: None,
             database: None,
             allowed_parameters: Vec::new(),
-            max_text_len: crate::query_attrs::DEFAULT_MAX_TEXT_LEN,
+            max_text_len: crate::conventions::DEFAULT_MAX_TEXT_LEN,
             slow_query_threshold: Some(Duration::from_secs(1)),
             inject_trace_context: false,
             protocol_version: None,
@@ -75,11 +83,9 @@ impl Default for Options {
 
 /// Everything a query span needs, shared through an `Arc`.
 pub(crate) struct Instrumentation {
-    attrs: QueryAttrsCache,
+    queries: QueryCache,
     pub options: Options,
-    tracer: BoxedTracer,
-    cache: cypher::Cache,
-    metrics: QueryMetrics,
+    instruments: Instruments,
     pub stats: Option<Arc<QueryStatistics>>,
     /// Attributes every span and metric point carries, built once.
     common: Vec<KeyValue>,
@@ -90,48 +96,38 @@ pub(crate) struct Instrumentation {
 impl Instrumentation {
     pub fn new(
         options: Options,
-        tracer: BoxedTracer,
-        meter: &Meter,
+        instruments: Instruments,
         cache_bytes: usize,
         stats: Option<Arc<QueryStatistics>>,
     ) -> Self {
-        let metrics = QueryMetrics::new(meter);
         // Every string here is reference-counted: these are cloned into each query's span, and
         // cloning an owned string value would allocate and copy it every time.
         let shared = |v: &str| opentelemetry::Value::String(Arc::<str>::from(v).into());
         let mut common = vec![
-            KeyValue::new("db.system.name", "neo4j"),
-            KeyValue::new("network.protocol.name", "bolt"),
+            KeyValue::new(DB_SYSTEM_NAME, SYSTEM_NAME),
+            KeyValue::new(NETWORK_PROTOCOL_NAME, PROTOCOL_NAME),
         ];
         if let Some(addr) = &options.server_address {
-            common.push(KeyValue::new("server.address", shared(addr)));
+            common.push(KeyValue::new(SERVER_ADDRESS, shared(addr)));
         }
         if let Some(port) = options.server_port {
-            common.push(KeyValue::new("server.port", i64::from(port)));
+            common.push(KeyValue::new(SERVER_PORT, i64::from(port)));
         }
         if let Some(v) = &options.protocol_version {
-            common.push(KeyValue::new("network.protocol.version", shared(v)));
+            common.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, shared(v)));
         }
         let default_namespace = options
             .database
             .as_deref()
-            .map(|db| KeyValue::new("db.namespace", shared(db)));
+            .map(|db| KeyValue::new(DB_NAMESPACE, shared(db)));
         Self {
-            attrs: QueryAttrsCache::new(options.max_text_len),
+            queries: QueryCache::new(cache_bytes, options.max_text_len),
             options,
-            tracer,
-            cache: cypher::Cache::new(cache_bytes),
-            metrics,
+            instruments,
             stats,
             common,
             default_namespace,
         }
-    }
-
-    /// The normalised form of a query; a normaliser panic degrades to an opaque, safe summary
-    /// instead of failing the query.
-    fn normalize(&self, text: &str) -> Arc<Normalized> {
-        crate::query_attrs::normalize(&self.cache, text)
     }
 
     fn namespace<'a>(&'a self, db: Option<&'a str>) -> Option<&'a str> {
@@ -150,8 +146,7 @@ impl Instrumentation {
         parent: &Context,
         txn: Option<&TxnFailure>,
     ) -> (QuerySpan, Query) {
-        let normalized = self.normalize(query.query());
-        let prepared = self.attrs.get(&normalized);
+        let prepared = self.queries.get(query.query());
         // The span keeps this vector: room for what the end adds (rows, server timings, query
         // type) saves regrowing it then, which profiles showed on every query.
         let mut attrs =
@@ -160,7 +155,7 @@ impl Instrumentation {
         attrs.extend(prepared.span.iter().cloned());
         let named_namespace = match (db, &self.default_namespace) {
             (Some(db), _) => {
-                attrs.push(KeyValue::new("db.namespace", db.to_owned()));
+                attrs.push(KeyValue::new(DB_NAMESPACE, db.to_owned()));
                 true
             }
             (None, Some(kv)) => {
@@ -172,18 +167,17 @@ impl Instrumentation {
         for name in &self.options.allowed_parameters {
             if let Some(v) = query.get_params().value.get(name.as_str()) {
                 attrs.push(KeyValue::new(
-                    format!("db.query.parameter.{name}"),
+                    format!("{DB_QUERY_PARAMETER_PREFIX}{name}"),
                     render_parameter(v),
                 ));
             }
         }
-        let name = prepared.name.clone();
-        let span = self
-            .tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Client)
-            .with_attributes(attrs)
-            .start_with_context(&self.tracer, parent);
+        let span = self.instruments.start(
+            SpanBuilder::from_name(prepared.name.clone())
+                .with_kind(SpanKind::Client)
+                .with_attributes(attrs),
+            parent,
+        );
         let query = if txn.is_none()
             && self.options.inject_trace_context
             && !query.has_extra_key("tx_metadata")
@@ -198,7 +192,6 @@ impl Instrumentation {
                 active: Some(Active {
                     span,
                     inst: Arc::clone(self),
-                    normalized,
                     prepared,
                     named_namespace,
                     txn_failure: txn.cloned(),
@@ -215,14 +208,14 @@ impl Instrumentation {
     pub fn start_transaction(&self, db: Option<&str>, parent: &Context) -> Context {
         let mut attrs = self.common.clone();
         if let Some(ns) = self.namespace(db) {
-            attrs.push(KeyValue::new("db.namespace", ns.to_owned()));
+            attrs.push(KeyValue::new(DB_NAMESPACE, ns.to_owned()));
         }
-        let span = self
-            .tracer
-            .span_builder("transaction")
-            .with_kind(SpanKind::Client)
-            .with_attributes(attrs)
-            .start_with_context(&self.tracer, parent);
+        let span = self.instruments.start(
+            SpanBuilder::from_name(TRANSACTION_SPAN_NAME)
+                .with_kind(SpanKind::Client)
+                .with_attributes(attrs),
+            parent,
+        );
         parent.with_span(span)
     }
 }
@@ -271,8 +264,7 @@ fn tx_metadata(sc: &opentelemetry::trace::SpanContext) -> BoltType {
 struct Active {
     span: BoxedSpan,
     inst: Arc<Instrumentation>,
-    normalized: Arc<Normalized>,
-    prepared: Arc<QueryAttrs>,
+    prepared: Arc<PreparedQuery>,
     /// The span has `db.namespace` from the query or the configuration; otherwise the server's
     /// summary supplies it.
     named_namespace: bool,
@@ -306,42 +298,24 @@ impl QuerySpan {
         // Straight into the span, which has room for these (see `ATTRS_ADDED_AT_END`).
         let span = &mut a.span;
         if let Some(t) = summary.available_after() {
-            span.set_attribute(KeyValue::new(
-                "neo4j.server.t_first_ms",
-                t.as_millis() as i64,
-            ));
+            span.set_attribute(KeyValue::new(NEO4J_SERVER_T_FIRST_MS, t.as_millis() as i64));
         }
         if let Some(t) = summary.consumed_after() {
-            span.set_attribute(KeyValue::new(
-                "neo4j.server.t_last_ms",
-                t.as_millis() as i64,
-            ));
+            span.set_attribute(KeyValue::new(NEO4J_SERVER_T_LAST_MS, t.as_millis() as i64));
         }
         if let Some(t) = summary.r#type {
-            span.set_attribute(KeyValue::new("db.query.type", query_type(t)));
+            span.set_attribute(KeyValue::new(DB_QUERY_TYPE, query_type(t)));
         }
         if !a.named_namespace
             && let Some(db) = summary.db()
         {
-            span.set_attribute(KeyValue::new("db.namespace", db.to_owned()));
+            span.set_attribute(KeyValue::new(DB_NAMESPACE, db.to_owned()));
         }
-        let s = summary.stats();
-        for (name, v) in [
-            ("neo4j.stats.nodes_created", s.nodes_created),
-            ("neo4j.stats.nodes_deleted", s.nodes_deleted),
-            ("neo4j.stats.relationships_created", s.relationships_created),
-            ("neo4j.stats.relationships_deleted", s.relationships_deleted),
-            ("neo4j.stats.properties_set", s.properties_set),
-            ("neo4j.stats.labels_added", s.labels_added),
-            ("neo4j.stats.labels_removed", s.labels_removed),
-            ("neo4j.stats.indexes_added", s.indexes_added),
-            ("neo4j.stats.indexes_removed", s.indexes_removed),
-            ("neo4j.stats.constraints_added", s.constraints_added),
-            ("neo4j.stats.constraints_removed", s.constraints_removed),
-            ("neo4j.stats.system_updates", s.system_updates),
-        ] {
+        let stats = summary.stats();
+        for &counter in UpdateCounter::ALL {
+            let v = count(stats, counter);
             if v != 0 {
-                span.set_attribute(KeyValue::new(name, v as i64));
+                span.set_attribute(KeyValue::new(counter.attribute(), v as i64));
             }
         }
     }
@@ -377,10 +351,10 @@ impl QuerySpan {
         let elapsed = a.start.elapsed();
         let inst = &a.inst;
         a.span
-            .set_attribute(KeyValue::new("db.response.returned_rows", a.rows as i64));
-        if ending != Ending::Completed {
+            .set_attribute(KeyValue::new(DB_RESPONSE_RETURNED_ROWS, a.rows as i64));
+        if let Some(ending) = ending.convention() {
             a.span
-                .set_attribute(KeyValue::new("neo4j.result.ending", ending.as_str()));
+                .set_attribute(KeyValue::new(NEO4J_RESULT_ENDING, ending.as_str()));
         }
         // The prepared attributes as they are, unless a failure adds to them.
         let mut metric_attrs = Cow::Borrowed(a.prepared.metric.as_slice());
@@ -388,12 +362,12 @@ impl QuerySpan {
             let metric_attrs = metric_attrs.to_mut();
             let (error_type, code) = classify(e);
             a.span
-                .set_attribute(KeyValue::new("error.type", error_type.clone()));
-            metric_attrs.push(KeyValue::new("error.type", error_type.clone()));
+                .set_attribute(KeyValue::new(ERROR_TYPE, error_type.clone()));
+            metric_attrs.push(KeyValue::new(ERROR_TYPE, error_type.clone()));
             if let Some(code) = code {
                 a.span
-                    .set_attribute(KeyValue::new("db.response.status_code", code.clone()));
-                metric_attrs.push(KeyValue::new("db.response.status_code", code));
+                    .set_attribute(KeyValue::new(DB_RESPONSE_STATUS_CODE, code.clone()));
+                metric_attrs.push(KeyValue::new(DB_RESPONSE_STATUS_CODE, code));
             }
             // The error's message may quote the query or a value: only its type goes out.
             a.span.set_status(Status::error(error_type));
@@ -404,28 +378,32 @@ impl QuerySpan {
         if let Some(threshold) = inst.options.slow_query_threshold
             && elapsed >= threshold
         {
-            a.span.set_attribute(KeyValue::new("db.query.slow", true));
+            a.span.set_attribute(KeyValue::new(DB_QUERY_SLOW, true));
             a.span.add_event(
-                "slow query",
+                SLOW_QUERY_EVENT,
                 vec![
-                    KeyValue::new("duration_ms", elapsed.as_secs_f64() * 1e3),
-                    KeyValue::new("threshold_ms", threshold.as_secs_f64() * 1e3),
+                    KeyValue::new(DURATION_MS, elapsed.as_secs_f64() * 1e3),
+                    KeyValue::new(THRESHOLD_MS, threshold.as_secs_f64() * 1e3),
                 ],
             );
+            let normalized = &a.prepared.normalized;
             tracing::warn!(
-                summary = %a.normalized.summary,
-                fingerprint = %a.normalized.fingerprint,
+                summary = %normalized.summary,
+                fingerprint = %normalized.fingerprint,
                 duration_ms = elapsed.as_secs_f64() * 1e3,
                 "slow query"
             );
         }
         a.span.end();
-        inst.metrics.record(elapsed, a.rows, &metric_attrs);
+        inst.instruments
+            .metrics()
+            .record(elapsed, a.rows, &metric_attrs);
         if let Some(stats) = &inst.stats {
+            let normalized = &a.prepared.normalized;
             stats.record(&Sample {
-                fingerprint: a.normalized.fingerprint.0,
-                text: &a.normalized.resource,
-                summary: &a.normalized.summary,
+                fingerprint: normalized.fingerprint.0,
+                text: &normalized.resource,
+                summary: &normalized.summary,
                 elapsed,
                 rows: a.rows,
                 failed: error.is_some(),
@@ -437,6 +415,25 @@ impl QuerySpan {
 impl Drop for QuerySpan {
     fn drop(&mut self) {
         self.finish(Ending::Abandoned, None);
+    }
+}
+
+/// The value of `counter` in neo4rs's summary.
+fn count(stats: &neo4rs::summary::Counters, counter: UpdateCounter) -> u64 {
+    use UpdateCounter as C;
+    match counter {
+        C::NodesCreated => stats.nodes_created,
+        C::NodesDeleted => stats.nodes_deleted,
+        C::RelationshipsCreated => stats.relationships_created,
+        C::RelationshipsDeleted => stats.relationships_deleted,
+        C::PropertiesSet => stats.properties_set,
+        C::LabelsAdded => stats.labels_added,
+        C::LabelsRemoved => stats.labels_removed,
+        C::IndexesAdded => stats.indexes_added,
+        C::IndexesRemoved => stats.indexes_removed,
+        C::ConstraintsAdded => stats.constraints_added,
+        C::ConstraintsRemoved => stats.constraints_removed,
+        C::SystemUpdates => stats.system_updates,
     }
 }
 

@@ -6,6 +6,10 @@ use opentelemetry::{Context, KeyValue};
 
 use super::instrument::{Instrumentation, TxnFailure, classify};
 use super::stream::TracedRowStream;
+use crate::conventions::TransactionOutcome;
+use crate::conventions::attribute::{
+    DB_RESPONSE_STATUS_CODE, ERROR_TYPE, NEO4J_TRANSACTION_OUTCOME,
+};
 
 /// A [`neo4rs::Txn`] with a span of its own; the queries run in it are the span's children.
 ///
@@ -49,19 +53,19 @@ impl TxnSpan {
     /// Ends the span as `outcome`. Its error is the first server failure of a query, which is
     /// what ended the transaction on the server (a later COMMIT or ROLLBACK then fails only
     /// because of it), else `error`, the failure of the BEGIN, COMMIT or ROLLBACK itself.
-    fn end(&mut self, outcome: &'static str, error: Option<&neo4rs::Error>) {
+    fn end(&mut self, outcome: TransactionOutcome, error: Option<&neo4rs::Error>) {
         let Some(cx) = self.cx.take() else { return };
         let span = cx.span();
-        span.set_attribute(KeyValue::new("neo4j.transaction.outcome", outcome));
+        span.set_attribute(KeyValue::new(NEO4J_TRANSACTION_OUTCOME, outcome.as_str()));
         let failure = match (self.failure.get(), error) {
             (Some(code), _) => Some((code.clone(), Some(code.clone()))),
             (None, Some(e)) => Some(classify(e)),
             (None, None) => None,
         };
         if let Some((error_type, code)) = failure {
-            span.set_attribute(KeyValue::new("error.type", error_type.clone()));
+            span.set_attribute(KeyValue::new(ERROR_TYPE, error_type.clone()));
             if let Some(code) = code {
-                span.set_attribute(KeyValue::new("db.response.status_code", code));
+                span.set_attribute(KeyValue::new(DB_RESPONSE_STATUS_CODE, code));
             }
             span.set_status(Status::error(error_type));
         }
@@ -71,7 +75,7 @@ impl TxnSpan {
 
 impl Drop for TxnSpan {
     fn drop(&mut self) {
-        self.end("dropped", None);
+        self.end(TransactionOutcome::Dropped, None);
     }
 }
 
@@ -91,7 +95,7 @@ impl TracedTxn {
         let mut inner = match result {
             Ok(inner) => inner,
             Err(e) => {
-                span.end("begin_failed", Some(&e));
+                span.end(TransactionOutcome::BeginFailed, Some(&e));
                 return Err(e);
             }
         };
@@ -103,7 +107,7 @@ impl TracedTxn {
             // A failure leaves the transaction unusable (the server fails everything after it
             // until the connection is reset), so it fails the start, as a failed BEGIN would.
             if let Err(e) = inner.run(metadata).await {
-                span.end("begin_failed", Some(&e));
+                span.end(TransactionOutcome::BeginFailed, Some(&e));
                 return Err(e);
             }
         }
@@ -166,8 +170,8 @@ impl TracedTxn {
     pub async fn commit(mut self) -> neo4rs::Result<Option<String>> {
         let result = self.inner.commit().await;
         match &result {
-            Ok(_) => self.span.end("committed", None),
-            Err(e) => self.span.end("commit_failed", Some(e)),
+            Ok(_) => self.span.end(TransactionOutcome::Committed, None),
+            Err(e) => self.span.end(TransactionOutcome::CommitFailed, Some(e)),
         }
         result
     }
@@ -176,8 +180,8 @@ impl TracedTxn {
     pub async fn rollback(mut self) -> neo4rs::Result<()> {
         let result = self.inner.rollback().await;
         match &result {
-            Ok(()) => self.span.end("rolled_back", None),
-            Err(e) => self.span.end("rollback_failed", Some(e)),
+            Ok(()) => self.span.end(TransactionOutcome::RolledBack, None),
+            Err(e) => self.span.end(TransactionOutcome::RollbackFailed, Some(e)),
         }
         result
     }

@@ -14,6 +14,7 @@
 //! - they disagree: the first configured style wins, the other context becomes a span link
 //!   ([`Extracted::links`]).
 
+mod baggage;
 mod datadog;
 mod w3c;
 
@@ -22,12 +23,14 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
+use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{Link, SpanContext, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::propagation::BaggagePropagator;
 
+use baggage::BAGGAGE;
+pub use baggage::BaggagePropagator;
 pub use datadog::DatadogPropagator;
 use datadog::DdState;
 
@@ -106,8 +109,6 @@ impl FromStr for Style {
         }
     }
 }
-
-const BAGGAGE: &str = "baggage";
 
 /// Is `key` a trace header of any style we know, whatever is configured? (Header hygiene
 /// removes all of them before injecting, so stale headers of a disabled style cannot linger.)
@@ -337,8 +338,10 @@ impl Propagator {
             Some(span_context) => cx.with_remote_span_context(span_context),
             None => cx.clone(),
         };
-        if self.has(Style::Baggage) {
-            context = BaggagePropagator::new().extract_with_context(&context, extractor);
+        if self.has(Style::Baggage)
+            && let Some(baggage) = baggage::extract(extractor)
+        {
+            context = context.with_baggage(baggage);
         }
         Extracted {
             context,
@@ -369,7 +372,7 @@ impl Propagator {
                     w3c::inject(outgoing, injector);
                 }
                 Style::TraceContext => {}
-                Style::Baggage => BaggagePropagator::new().inject_context(cx, injector),
+                Style::Baggage => baggage::inject(cx.baggage(), injector),
                 Style::Datadog => datadog::inject(span_context, injector),
             }
         }
@@ -470,6 +473,7 @@ pub(crate) fn warn_unknown_once(unknown: &[String]) {
 static GLOBAL: RwLock<Option<Propagator>> = RwLock::new(None);
 
 /// Makes `propagator` the one [`propagator()`] returns (done by `init`).
+#[cfg(feature = "otlp")]
 pub(crate) fn set_global(propagator: Propagator) {
     let mut global = GLOBAL
         .write()
@@ -477,8 +481,8 @@ pub(crate) fn set_global(propagator: Propagator) {
     *global = Some(propagator);
 }
 
-/// The propagator installed by [`crate::init`] (or a [`crate::Builder`]); before that, one
-/// built from `OTEL_PROPAGATORS`.
+/// The propagator installed by `init` (or a `Builder`, feature `otlp`); before that, or
+/// without that feature, one built from `OTEL_PROPAGATORS`.
 pub fn propagator() -> Propagator {
     if let Some(propagator) = GLOBAL
         .read()

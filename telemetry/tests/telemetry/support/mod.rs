@@ -1,0 +1,14 @@
+//! What several test modules share.
+
+use std::collections::HashMap;
+
+#[cfg(all(feature = "kafka", feature = "otlp"))]
+pub mod kafka;
+
+/// A header map holding `pairs`, as a carrier to extract from.
+pub fn carrier(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect()
+}
