@@ -46,6 +46,51 @@ async fn database_restart_mid_run_retries_then_succeeds() {
     let total = before.len() + during.len();
     verdicts.wait_for(total, WAIT).await;
     h.wait_committed_total(3, total as i64).await;
+    // The retries are in the traces: failed attempts with an error type, then a success. Read
+    // while the analyzer still runs, as the test did before it shared a binary: a span still
+    // open in one of its tasks is not cut short by the stop.
+    let mut retried = HashSet::new();
+    for trace_id in traces {
+        let spans = wait_for_trace(trace_id, |s| {
+            s.iter().any(|x| x.span_kind == SpanKind::Consumer)
+        })
+        .await;
+        let consumer = spans
+            .iter()
+            .find(|s| s.span_kind == SpanKind::Consumer)
+            .unwrap();
+        assert_eq!(
+            attr(consumer, "analyzer.outcome").as_deref(),
+            Some("verdict")
+        );
+        let attempts: Vec<_> = spans
+            .iter()
+            .filter(|s| s.name.starts_with("attempt "))
+            .collect();
+        if attempts.is_empty() {
+            continue;
+        }
+        retried.insert(trace_id);
+        for a in &attempts {
+            assert_eq!(a.parent_span_id, consumer.span_context.span_id());
+        }
+        let failed: Vec<_> = attempts
+            .iter()
+            .filter(|a| matches!(a.status, Status::Error { .. }))
+            .collect();
+        assert!(!failed.is_empty());
+        for f in &failed {
+            assert!(attr(f, "error.type").is_some(), "{f:#?}");
+        }
+        let n: i64 = attr(consumer, "analyzer.attempts")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(attempts.len() as i64, n, "one span per attempt");
+        assert_eq!(failed.len() as i64, n - 1, "all but the last failed");
+    }
+    assert!(!retried.is_empty(), "the outage forced retries");
+
     // Stopped, the analyzer writes nothing more: the topics' ends are final.
     let counts = running.stop().await;
     assert_eq!(counts.verdicts as usize, total);
@@ -91,47 +136,4 @@ async fn database_restart_mid_run_retries_then_succeeds() {
     // The schema survived the crash: the analyzer, asking again once the database answered,
     // found every constraint in place.
     assert_eq!(unique_id_constraints(&graph).await, all_labels());
-
-    // The retries are in the traces: failed attempts with an error type, then a success.
-    let mut retried = HashSet::new();
-    for trace_id in traces {
-        let spans = wait_for_trace(trace_id, |s| {
-            s.iter().any(|x| x.span_kind == SpanKind::Consumer)
-        })
-        .await;
-        let consumer = spans
-            .iter()
-            .find(|s| s.span_kind == SpanKind::Consumer)
-            .unwrap();
-        assert_eq!(
-            attr(consumer, "analyzer.outcome").as_deref(),
-            Some("verdict")
-        );
-        let attempts: Vec<_> = spans
-            .iter()
-            .filter(|s| s.name.starts_with("attempt "))
-            .collect();
-        if attempts.is_empty() {
-            continue;
-        }
-        retried.insert(trace_id);
-        for a in &attempts {
-            assert_eq!(a.parent_span_id, consumer.span_context.span_id());
-        }
-        let failed: Vec<_> = attempts
-            .iter()
-            .filter(|a| matches!(a.status, Status::Error { .. }))
-            .collect();
-        assert!(!failed.is_empty());
-        for f in &failed {
-            assert!(attr(f, "error.type").is_some(), "{f:#?}");
-        }
-        let n: i64 = attr(consumer, "analyzer.attempts")
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert_eq!(attempts.len() as i64, n, "one span per attempt");
-        assert_eq!(failed.len() as i64, n - 1, "all but the last failed");
-    }
-    assert!(!retried.is_empty(), "the outage forced retries");
 }
