@@ -1,4 +1,6 @@
-//! A bounded, sharded cache of normalisations keyed by the raw query text.
+//! A bounded, sharded cache keyed by the raw query text: of normalisations ([`Cache`]), or of
+//! anything prepared from a query text ([`TextCache`], which bolt-tracer fills with whole span
+//! descriptions).
 //!
 //! Applications send the same few hundred query texts over and over, so most calls should cost
 //! one lookup. The cache is split into shards, each behind its own `RwLock`: a hit takes only a
@@ -6,8 +8,9 @@
 //! outside any lock and then takes the shard's write lock briefly to insert.
 //!
 //! **Bound.** Each shard owns `max_bytes / shards` bytes. An entry is charged the length of its
-//! key, of its resource, summary and operation and of its list of names, plus a fixed estimate
-//! of the memory around them ([`ENTRY_OVERHEAD`]). An entry larger than a whole shard is returned but not kept.
+//! key and the heap bytes of its value ([`HeapSize`]), plus a fixed estimate of the memory around
+//! them ([`TextCache::ENTRY_OVERHEAD`]). An entry larger than a whole shard is returned but not
+//! kept.
 //!
 //! **Eviction: CLOCK (second chance), per shard.** Every hit sets the entry's `referenced` bit
 //! (an atomic, so hits need no write lock). When an insert needs room, the shard's clock hand
@@ -23,13 +26,18 @@ use std::sync::{Arc, RwLock};
 use crate::fingerprint::hash64;
 use crate::normalize::{Normalized, normalize};
 
-/// Bytes charged to every entry on top of its strings: the entry, the `Normalized` and its `Arc`
-/// header, and the index slot.
-pub const ENTRY_OVERHEAD: usize = std::mem::size_of::<Entry>()
-    + std::mem::size_of::<Normalized>()
-    + 2 * std::mem::size_of::<usize>()
-    + std::mem::size_of::<(u64, u32)>()
-    + 8;
+/// A value kept in a [`TextCache`]: it tells the heap bytes it holds, which the cache charges
+/// against its bound besides the value's own size.
+pub trait HeapSize {
+    /// Bytes this value owns on the heap (strings, vectors), not counting `size_of::<Self>()`.
+    fn heap_bytes(&self) -> usize;
+}
+
+impl HeapSize for Normalized {
+    fn heap_bytes(&self) -> usize {
+        self.resource.len() + self.summary.len() + self.operation.len() + self.names_bytes()
+    }
+}
 
 /// Shards hold at least this many bytes each, so a small cache is not split into useless slivers.
 const MIN_SHARD_BYTES: usize = 64 * 1024;
@@ -45,16 +53,38 @@ const MAX_SHARDS: usize = 64;
 /// assert!(std::sync::Arc::ptr_eq(&a, &b));
 /// assert_eq!(a.resource, "MATCH (n:Person {name: ?}) RETURN n");
 /// ```
-pub struct Cache {
-    shards: Box<[RwLock<Shard>]>,
+pub type Cache = TextCache<Normalized>;
+
+/// A thread-safe cache of values prepared from query texts, keyed by the raw text and bounded by
+/// bytes; [`Cache`] is the one of normalisations. See the module documentation for the bound and
+/// the eviction policy.
+///
+/// ```
+/// use cypher::{HeapSize, TextCache};
+///
+/// struct Words(Vec<String>);
+/// impl HeapSize for Words {
+///     fn heap_bytes(&self) -> usize {
+///         self.0.iter().map(|w| w.len() + size_of::<String>()).sum()
+///     }
+/// }
+///
+/// let cache = TextCache::new(1 << 20);
+/// let split = |q: &str| Words(q.split(' ').map(String::from).collect());
+/// let a = cache.get_or_insert_with("RETURN 1", split);
+/// assert!(std::sync::Arc::ptr_eq(&a, &cache.get_or_insert_with("RETURN 1", split)));
+/// assert_eq!(a.0, ["RETURN", "1"]);
+/// ```
+pub struct TextCache<V> {
+    shards: Box<[RwLock<Shard<V>>]>,
     shard_mask: usize,
     seed: u64,
     max_bytes: usize,
 }
 
-impl std::fmt::Debug for Cache {
+impl<V> std::fmt::Debug for TextCache<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cache")
+        f.debug_struct("TextCache")
             .field("shards", &self.shards.len())
             .field("max_bytes", &self.max_bytes)
             .field("len", &self.len())
@@ -63,9 +93,9 @@ impl std::fmt::Debug for Cache {
     }
 }
 
-struct Entry {
+struct Entry<V> {
     key: Box<str>,
-    value: Arc<Normalized>,
+    value: Arc<V>,
     hash: u64,
     size: usize,
     referenced: AtomicBool,
@@ -92,19 +122,19 @@ impl Hasher for IdentityHasher {
     }
 }
 
-struct Shard {
+struct Shard<V> {
     /// Seeded hash of the key -> slot. Two keys with the same 64-bit hash cannot both be cached:
     /// the newer one replaces the older (harmless, and vanishingly rare).
     index: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
-    slots: Vec<Option<Entry>>,
+    slots: Vec<Option<Entry<V>>>,
     free: Vec<u32>,
     hand: usize,
     bytes: usize,
     budget: usize,
 }
 
-impl Shard {
-    fn lookup(&self, hash: u64, query: &str) -> Option<Arc<Normalized>> {
+impl<V: HeapSize> Shard<V> {
+    fn lookup(&self, hash: u64, query: &str) -> Option<Arc<V>> {
         let slot = *self.index.get(&hash)?;
         let entry = self.slots[slot as usize].as_ref()?;
         if &*entry.key != query {
@@ -145,7 +175,7 @@ impl Shard {
         }
     }
 
-    fn insert(&mut self, hash: u64, query: &str, value: &Arc<Normalized>) -> Arc<Normalized> {
+    fn insert(&mut self, hash: u64, query: &str, value: &Arc<V>) -> Arc<V> {
         if let Some(&slot) = self.index.get(&hash) {
             match &self.slots[slot as usize] {
                 // Another thread inserted it while we normalised: share its copy.
@@ -153,7 +183,7 @@ impl Shard {
                 _ => self.remove(slot),
             }
         }
-        let size = entry_size(query, value);
+        let size = query.len() + value.heap_bytes() + TextCache::<V>::ENTRY_OVERHEAD;
         if size > self.budget {
             return Arc::clone(value);
         }
@@ -184,19 +214,20 @@ impl Shard {
     }
 }
 
-fn entry_size(query: &str, value: &Normalized) -> usize {
-    query.len()
-        + value.resource.len()
-        + value.summary.len()
-        + value.operation.len()
-        + value.names_bytes()
-        + ENTRY_OVERHEAD
+impl<V> TextCache<V> {
+    /// Bytes charged to every entry on top of its key and its value's heap bytes: the entry, the
+    /// value and its `Arc` header, and the index slot.
+    pub const ENTRY_OVERHEAD: usize = std::mem::size_of::<Entry<V>>()
+        + std::mem::size_of::<V>()
+        + 2 * std::mem::size_of::<usize>()
+        + std::mem::size_of::<(u64, u32)>()
+        + 8;
 }
 
-impl Cache {
-    /// A cache that keeps at most `max_bytes` of keys and values (see [`ENTRY_OVERHEAD`]).
-    /// `0` caches nothing: every call normalises.
-    pub fn new(max_bytes: usize) -> Cache {
+impl<V> TextCache<V> {
+    /// A cache that keeps at most `max_bytes` of keys and values (see
+    /// [`ENTRY_OVERHEAD`](Self::ENTRY_OVERHEAD)). `0` caches nothing: every call prepares.
+    pub fn new(max_bytes: usize) -> Self {
         let wanted = (max_bytes / MIN_SHARD_BYTES).clamp(1, MAX_SHARDS);
         // Largest power of two <= wanted, so the shard is picked with a mask.
         let shards = 1usize << (usize::BITS - 1 - wanted.leading_zeros());
@@ -205,7 +236,7 @@ impl Cache {
             use std::hash::BuildHasher;
             std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64)
         };
-        Cache {
+        TextCache {
             shards: (0..shards)
                 .map(|_| {
                     RwLock::new(Shard {
@@ -224,8 +255,13 @@ impl Cache {
         }
     }
 
-    /// The normalisation of `query`, from the cache when it is there.
-    pub fn normalize(&self, query: &str) -> Arc<Normalized> {
+    /// The value of `query`, from the cache when it is there, else made by `prepare` (outside
+    /// any lock; two threads missing the same text at once both prepare, and share the first
+    /// one kept).
+    pub fn get_or_insert_with(&self, query: &str, prepare: impl FnOnce(&str) -> V) -> Arc<V>
+    where
+        V: HeapSize,
+    {
         let hash = hash64(query.as_bytes(), self.seed);
         // hashbrown picks buckets from the low bits and tags from the top 7: take the shard from
         // the middle so neither loses entropy within a shard.
@@ -236,7 +272,7 @@ impl Cache {
                 return hit;
             }
         }
-        let value = Arc::new(normalize(query));
+        let value = Arc::new(prepare(query));
         let mut guard = shard.write().unwrap_or_else(|e| e.into_inner());
         guard.insert(hash, query, &value)
     }
@@ -254,7 +290,7 @@ impl Cache {
         self.len() == 0
     }
 
-    /// Bytes currently charged to the cached entries; never above [`Cache::max_bytes`].
+    /// Bytes currently charged to the cached entries; never above [`TextCache::max_bytes`].
     pub fn used_bytes(&self) -> usize {
         self.shards
             .iter()
@@ -262,8 +298,15 @@ impl Cache {
             .sum()
     }
 
-    /// The bound given to [`Cache::new`].
+    /// The bound given to [`TextCache::new`].
     pub fn max_bytes(&self) -> usize {
         self.max_bytes
+    }
+}
+
+impl Cache {
+    /// The normalisation of `query`, from the cache when it is there.
+    pub fn normalize(&self, query: &str) -> Arc<Normalized> {
+        self.get_or_insert_with(query, normalize)
     }
 }

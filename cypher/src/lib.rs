@@ -18,7 +18,8 @@
 //!   Besides the texts, it holds the labels and relationship types the query names
 //!   ([`Normalized::labels`], [`Normalized::relationship_types`]) and the single collection
 //!   ([`Normalized::collection`], for `db.collection.name`).
-//! - [`Cache`]: a sharded, byte-bounded cache of [`Normalized`] keyed by the raw text.
+//! - [`Cache`]: a sharded, byte-bounded cache of [`Normalized`] keyed by the raw text; the same
+//!   cache holds any other value prepared from a query text ([`TextCache`], [`HeapSize`]).
 //! - [`Fingerprint`]: the documented, stable 64-bit hash of the resource.
 //!
 //! # Normalisation rules
@@ -68,7 +69,7 @@ mod lexer;
 mod normalize;
 mod summary;
 
-pub use cache::{Cache, ENTRY_OVERHEAD};
+pub use cache::{Cache, HeapSize, TextCache};
 pub use fingerprint::Fingerprint;
 pub use lexer::{LexError, LexErrorKind, Token, TokenKind, Tokens, tokenize};
 pub use normalize::{Normalized, normalize};

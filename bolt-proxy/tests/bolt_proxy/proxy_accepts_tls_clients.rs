@@ -14,6 +14,7 @@ use crate::proxy_support::{
 };
 use bolt::{Handshake, Proposal, Response, Value, Version};
 use bolt_proxy::{Error, ListenTls, Proxy, ProxyConfig};
+use fixtures::testkit::wait_until;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -157,6 +158,25 @@ async fn plain_garbage_and_silent_clients_on_a_tls_port_lose_only_their_connecti
     proxy.stop().await.unwrap();
 }
 
+/// Bytes waiting in the send queues of the established connections whose local port is `port`
+/// (from /proc/net/tcp): a peer that does not read leaves them there.
+fn send_queue_from(port: u16) -> u64 {
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap()
+        + &std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
+    tcp.lines()
+        .skip(1)
+        .filter_map(|l| {
+            // sl local_address rem_address st tx_queue:rx_queue ...
+            let f: Vec<_> = l.split_whitespace().collect();
+            let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+            if local_port != port || f.get(3) != Some(&"01") {
+                return None;
+            }
+            u64::from_str_radix(f.get(4)?.split(':').next()?, 16).ok()
+        })
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_result_reaches_a_slow_tls_reader_whole() {
     let db = FalkorDb::start();
@@ -179,7 +199,13 @@ async fn a_large_result_reaches_a_slow_tls_reader_whole() {
         Default::default(),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The proxy is stuck part-way when its socket to us holds bytes the kernel cannot hand on.
+    wait_until(
+        "the proxy's writes to stop, its socket's send queue filled",
+        Duration::from_secs(30),
+        || send_queue_from(proxy.addr.port()) > 0,
+    )
+    .await;
     let read_all = async {
         assert!(matches!(c.recv().await, Response::Success { .. }));
         let (mut rows, mut sum) = (0, 0);

@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use crate::proxy_support::{
-    FalkorDb, RawClient, RunningProxy, free_low_port, install_tracer, spans_to_port as spans_for,
+    FalkorDb, RawClient, RunningProxy, established_to, free_low_port, install_tracer,
+    spans_to_port as spans_for,
 };
 use bolt::{Map, Response, Value, Version};
 use bolt_proxy::ProxyConfig;
-use fixtures::testkit::attr_value as attr;
+use fixtures::testkit::{attr_value as attr, eventually, wait_until};
 use opentelemetry::Value as OtelValue;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -36,24 +37,6 @@ async fn still_serves(proxy: &RunningProxy) {
     let mut c = RawClient::login(proxy.addr, Version::new(5, 7)).await;
     let (_, rows, _) = c.query("RETURN 7 AS n").await;
     assert_eq!(rows, vec![vec![Value::Int(7)]]);
-}
-
-/// Established TCP connections from this process to `port` (from /proc/net/tcp).
-fn established_to(port: u16) -> usize {
-    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap()
-        + &std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
-    tcp.lines()
-        .skip(1)
-        .filter(|l| {
-            let f: Vec<_> = l.split_whitespace().collect();
-            f.len() > 3
-                && f[3] == "01"
-                && f[2]
-                    .rsplit(':')
-                    .next()
-                    .is_some_and(|p| u16::from_str_radix(p, 16) == Ok(port))
-        })
-        .count()
 }
 
 #[tokio::test]
@@ -281,15 +264,12 @@ async fn client_vanishing_mid_stream_closes_upstream_and_ends_the_span() {
     );
     drop(c);
 
-    let mut closed = false;
-    for _ in 0..100 {
-        if established_to(db.bolt_port) == 0 {
-            closed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(closed, "upstream connection closed after the client left");
+    wait_until(
+        "the upstream connection to close after the client left",
+        Duration::from_secs(5),
+        || established_to(db.bolt_port) == 0,
+    )
+    .await;
     still_serves(&proxy).await;
     proxy.stop().await.unwrap();
 
@@ -358,17 +338,15 @@ async fn excess_connections_are_refused_cleanly() {
     let (_, rows, _) = a.query("RETURN 1 AS one").await;
     assert_eq!(rows.len(), 1);
     drop(b);
-    let mut ok = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if RawClient::connect(proxy.addr, Version::new(5, 7))
-            .await
-            .is_ok()
-        {
-            ok = true;
-            break;
-        }
-    }
-    assert!(ok, "a slot frees up when a client leaves");
+    eventually(
+        "a slot to free up when a client leaves",
+        Duration::from_secs(1),
+        || async {
+            RawClient::connect(proxy.addr, Version::new(5, 7))
+                .await
+                .ok()
+        },
+    )
+    .await;
     proxy.stop().await.unwrap();
 }

@@ -6,9 +6,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::proxy_support::{FalkorDb, RawClient, RunningProxy};
+use crate::proxy_support::{FalkorDb, RawClient, RunningProxy, established_to};
 use bolt::{Request, Value, Version};
 use bolt_proxy::ProxyConfig;
+use fixtures::testkit::wait_until;
 
 /// Logs `n` clients in at `addr`, then ends all of them with GOODBYE at once and waits until
 /// each connection is closed.
@@ -69,8 +70,13 @@ async fn clients_leaving_through_the_proxy_stall_no_handshake() {
     let direct: SocketAddr = db.bolt_addr().parse().unwrap();
     let proxy = RunningProxy::start_with(compat(&db)).await;
     goodbyes(proxy.addr, 5).await;
-    // The proxy closes its upstream connections once the client's are closed: give it a moment.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The proxy closes its upstream connections once the client's are closed.
+    wait_until(
+        "the proxy to close its upstream connections",
+        Duration::from_secs(5),
+        || established_to(db.bolt_port) == 0,
+    )
+    .await;
     for i in 0..5 {
         assert!(
             answered(direct, Version::new(5, 7), Duration::from_millis(500)).await,

@@ -397,6 +397,8 @@ async fn a_stream_sent_before_its_pull_still_belongs_to_the_query() {
     .unwrap();
     c.w.flush().await.unwrap();
     assert!(matches!(c.recv().await, Response::Success { .. }));
+    // The client's own pause before it asks for the records is the behaviour under test (not a
+    // wait for an event): FalkorDB streams them meanwhile.
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     let pull_sent = std::time::SystemTime::now();
     c.w.queue_request(&Request::Pull {

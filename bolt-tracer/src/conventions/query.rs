@@ -5,23 +5,16 @@
 //! copying the prepared attributes into a new span bumps counters instead of allocating and
 //! copying text; the span name is made `'static` once, when the entry is prepared.
 //!
-//! **Bound and eviction.** The cache is split into shards (each behind an `RwLock`, a hit takes
-//! only a read lock), each owning `max_bytes / shards` bytes. An entry is charged the bytes of
-//! its key, of its normalised form and of its attributes, plus an estimate of the memory around
-//! them. Every hit marks its entry; when an insert finds its shard full, the shard sweeps: the
-//! entries not used since the previous sweep go, the others lose their mark and stay (second
-//! chance), so the queries an application repeats survive a stream of one-off texts. A sweep
-//! frees at least a quarter of the shard, evicting marked entries too if it has to, so sweeps
-//! stay rare however the load looks. An entry larger than a shard is returned but not kept.
+//! The cache is a [`cypher::TextCache`]: sharded, bounded by bytes (an entry is charged its key,
+//! its normalised form and its attributes), with second-chance eviction, so the queries an
+//! application repeats survive a stream of one-off texts.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::sync::{Arc, LazyLock, Mutex};
 
-use cypher::{Fingerprint, Normalized};
+use cypher::{HeapSize, Normalized, TextCache};
 use opentelemetry::{KeyValue, Value};
 
 use super::SYSTEM_NAME;
@@ -88,37 +81,24 @@ impl PreparedQuery {
             metric,
         }
     }
+}
 
-    /// The bytes this entry is charged in the cache, `key` included.
-    fn charge(&self, key: &str) -> usize {
-        let n = &self.normalized;
-        let names = n.labels().len() + n.relationship_types().len();
+impl HeapSize for PreparedQuery {
+    fn heap_bytes(&self) -> usize {
         let attribute_text: usize = self
             .span
             .iter()
             .map(|kv| match &kv.value {
-                Value::String(s) => s.as_str().len(),
+                // The text and the shared string's header.
+                Value::String(s) => s.as_str().len() + 2 * std::mem::size_of::<usize>(),
                 _ => 0,
             })
             .sum();
-        key.len()
-            + n.resource.len()
-            + n.summary.len()
-            + n.operation.len()
-            + names * 8
+        self.normalized.heap_bytes()
             + attribute_text
             + (self.span.capacity() + self.metric.capacity()) * std::mem::size_of::<KeyValue>()
-            + ENTRY_OVERHEAD
     }
 }
-
-/// Bytes charged to every entry besides its strings: the entry, the prepared query and its
-/// `Arc`, the attributes' shared strings' headers, the index slot.
-const ENTRY_OVERHEAD: usize = std::mem::size_of::<Entry>()
-    + std::mem::size_of::<PreparedQuery>()
-    + 8 * 2 * std::mem::size_of::<usize>()
-    + std::mem::size_of::<u64>()
-    + 8;
 
 /// Most distinct span names kept for the life of the process (see [`span_name`]).
 const MAX_INTERNED_NAMES: usize = 1024;
@@ -157,195 +137,44 @@ fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// Shards hold at least this many bytes each, so a small cache is not split into useless slivers.
-const MIN_SHARD_BYTES: usize = 64 * 1024;
-const MAX_SHARDS: usize = 64;
-
-/// A thread-safe cache of [`PreparedQuery`] by raw query text, bounded by bytes (see the module
-/// documentation for the bound and the eviction).
+/// A thread-safe cache of [`PreparedQuery`] by raw query text, bounded by bytes.
 #[derive(Debug)]
 pub struct QueryCache {
-    shards: Box<[RwLock<Shard>]>,
-    shard_mask: usize,
-    seed: u64,
+    prepared: TextCache<PreparedQuery>,
     max_text_len: usize,
-}
-
-#[derive(Debug)]
-struct Entry {
-    key: Box<str>,
-    value: Arc<PreparedQuery>,
-    size: usize,
-    /// Used since the last sweep.
-    used: AtomicBool,
-}
-
-/// Entries by the seeded hash of their key. Two keys with the same 64-bit hash cannot both be
-/// cached: the newer replaces the older (harmless, and vanishingly rare).
-#[derive(Debug)]
-struct Shard {
-    entries: HashMap<u64, Entry, BuildHasherDefault<IdentityHasher>>,
-    bytes: usize,
-    budget: usize,
-}
-
-/// The key is already a hash: the map uses it as it is.
-#[derive(Default)]
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-impl Shard {
-    fn get(&self, hash: u64, text: &str) -> Option<&Arc<PreparedQuery>> {
-        let entry = self.entries.get(&hash).filter(|e| &*e.key == text)?;
-        // Only written when it changes: hot entries stay clean in every core's cache.
-        if !entry.used.load(Ordering::Relaxed) {
-            entry.used.store(true, Ordering::Relaxed);
-        }
-        Some(&entry.value)
-    }
-
-    fn insert(&mut self, hash: u64, text: &str, value: &Arc<PreparedQuery>) -> Arc<PreparedQuery> {
-        if let Some(kept) = self.get(hash, text) {
-            // Another thread prepared it meanwhile: share its copy.
-            return Arc::clone(kept);
-        }
-        if let Some(old) = self.entries.remove(&hash) {
-            self.bytes -= old.size;
-        }
-        let size = value.charge(text);
-        if size > self.budget {
-            return Arc::clone(value);
-        }
-        if self.bytes + size > self.budget {
-            self.sweep(size);
-        }
-        self.bytes += size;
-        self.entries.insert(
-            hash,
-            Entry {
-                key: text.into(),
-                value: Arc::clone(value),
-                size,
-                used: AtomicBool::new(false),
-            },
-        );
-        Arc::clone(value)
-    }
-
-    /// Makes room for `needed` bytes and a quarter of the budget: the entries unused since the
-    /// last sweep first, then any.
-    fn sweep(&mut self, needed: usize) {
-        let mut bytes = self.bytes;
-        self.entries.retain(|_, e| {
-            let keep = e.used.swap(false, Ordering::Relaxed);
-            if !keep {
-                bytes -= e.size;
-            }
-            keep
-        });
-        let target = self.budget.saturating_sub(needed.max(self.budget / 4));
-        while bytes > target {
-            let Some(&hash) = self.entries.keys().next() else {
-                break;
-            };
-            if let Some(e) = self.entries.remove(&hash) {
-                bytes -= e.size;
-            }
-        }
-        self.bytes = bytes;
-    }
 }
 
 impl QueryCache {
     /// A cache that keeps at most about `max_bytes` (`0` keeps nothing: every call prepares),
     /// whose `db.query.text` is cut at `max_text_len` bytes.
     pub fn new(max_bytes: usize, max_text_len: usize) -> Self {
-        let wanted = (max_bytes / MIN_SHARD_BYTES).clamp(1, MAX_SHARDS);
-        // The largest power of two <= wanted, so the shard is picked with a mask.
-        let shards = 1usize << (usize::BITS - 1 - wanted.leading_zeros());
-        let budget = max_bytes / shards;
         QueryCache {
-            shards: (0..shards)
-                .map(|_| {
-                    RwLock::new(Shard {
-                        entries: HashMap::default(),
-                        bytes: 0,
-                        budget,
-                    })
-                })
-                .collect(),
-            shard_mask: shards - 1,
-            seed: std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64),
+            prepared: TextCache::new(max_bytes),
             max_text_len,
         }
     }
 
     /// The prepared span name and attributes of `text`, from the cache when it is there.
     pub fn get(&self, text: &str) -> Arc<PreparedQuery> {
-        let hash = self.hash(text);
-        // The map picks buckets from the low bits: take the shard from the middle ones.
-        let shard = &self.shards[(hash >> 32) as usize & self.shard_mask];
-        if let Some(hit) = shard
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(hash, text)
-        {
-            return Arc::clone(hit);
-        }
-        let value = Arc::new(PreparedQuery::new(text, self.max_text_len));
-        shard
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(hash, text, &value)
+        self.prepared
+            .get_or_insert_with(text, |text| PreparedQuery::new(text, self.max_text_len))
     }
 
     /// Number of cached texts.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).entries.len())
-            .sum()
+        self.prepared.len()
     }
 
     /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.prepared.is_empty()
     }
 
     /// Bytes charged to the cached entries.
     pub fn used_bytes(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).bytes)
-            .sum()
-    }
-
-    /// The fingerprint's hash (word at a time, so a text costs a few nanoseconds) folded with
-    /// this cache's random seed: the fingerprint is unseeded, and texts crafted to share its
-    /// low bits must not pile up in one bucket.
-    fn hash(&self, text: &str) -> u64 {
-        let p = u128::from(Fingerprint::of(text).0 ^ self.seed) * u128::from(FOLD);
-        (p as u64) ^ ((p >> 64) as u64)
+        self.prepared.used_bytes()
     }
 }
-
-/// An odd 64-bit constant with well-mixed bits (the golden ratio's).
-const FOLD: u64 = 0x9e37_79b9_7f4a_7c15;
 
 #[cfg(test)]
 mod tests {

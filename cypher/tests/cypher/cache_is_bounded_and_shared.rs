@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use cypher::{Cache, ENTRY_OVERHEAD, normalize};
+use cypher::{Cache, normalize};
 
 fn query(i: usize) -> String {
     format!("MATCH (n:Label{i} {{id: 'value-{i}'}}) RETURN n.prop{i} LIMIT {i}")
@@ -32,7 +32,7 @@ fn memory_stays_under_the_bound() {
         cache.normalize(&query(i));
         assert!(cache.used_bytes() <= max, "{} > {max}", cache.used_bytes());
     }
-    let per_entry = ENTRY_OVERHEAD + query(4_999).len() * 2;
+    let per_entry = Cache::ENTRY_OVERHEAD + query(4_999).len() * 2;
     assert!(
         cache.len() >= max / per_entry / 2,
         "kept only {}",

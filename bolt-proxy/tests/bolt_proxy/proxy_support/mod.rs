@@ -135,6 +135,25 @@ fn tracing_installation() -> &'static (InMemorySpanExporter, SdkTracerProvider) 
 
 /// Installs the shared global tracer provider (once; later calls do nothing). The proxy takes
 /// the global tracer when it builds a span, so this comes before the traffic a test checks.
+/// Established TCP connections to `port` in this network namespace (from /proc/net/tcp): the
+/// proxy's upstream connections, when `port` is a server's only this test uses.
+pub fn established_to(port: u16) -> usize {
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap()
+        + &std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
+    tcp.lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<_> = l.split_whitespace().collect();
+            f.len() > 3
+                && f[3] == "01"
+                && f[2]
+                    .rsplit(':')
+                    .next()
+                    .is_some_and(|p| u16::from_str_radix(p, 16) == Ok(port))
+        })
+        .count()
+}
+
 pub fn install_tracer() {
     tracing_installation();
 }
