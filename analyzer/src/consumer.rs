@@ -6,12 +6,19 @@
 //! in librdkafka (a stuck partition neither blocks the others nor fills memory) and is resumed
 //! once drained below [`LOW_WATER`].
 //!
-//! Offsets: `enable.auto.offset.store=false`, and a worker stores a record's offset only after
-//! its verdict or DLQ record was acknowledged; librdkafka's auto-commit then commits only what
-//! was stored (every `commit_interval`, on rebalance and at close), and shutdown commits
-//! synchronously once the workers are done. A record in flight when its partition is revoked
-//! or the process stops is simply delivered again: at-least-once, and the graph writes are
-//! idempotent.
+//! Offsets, with exactly-once (the default): a record's offset is committed in the same Kafka
+//! transaction as its verdict or DLQ record ([`crate::settle`]); the consumer commits nothing
+//! itself. With at-least-once: `enable.auto.offset.store=false`, and a worker stores a
+//! record's offset only after its verdict or DLQ record was acknowledged; librdkafka's
+//! auto-commit then commits only what was stored (every `commit_interval`, on rebalance and at
+//! close), and shutdown commits synchronously once the workers are done. Either way a record
+//! in flight when its partition is revoked or the process stops is delivered again, and the
+//! graph writes are idempotent.
+//!
+//! The group uses the cooperative-sticky assignor: a rebalance moves only the partitions that
+//! change owner, the others keep being processed; with an instance id (static membership) a
+//! process restarted within the session timeout moves none. Each rebalance is logged with the
+//! partitions gained and lost.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -20,6 +27,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use opentelemetry::metrics::ObservableGauge;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -27,15 +35,18 @@ use rdkafka::consumer::{
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::Producer;
+use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, TopicPartitionList};
 use telemetry::kafka::TracedProducer;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::config::{Config, Delivery, KafkaSettings};
 use crate::error::{Error, Result};
 use crate::graph::FraudGraph;
-use crate::pipeline::{Pipeline, SCOPE, Shutdown};
+use crate::group::{GroupView, PartitionLag, describe};
+use crate::pipeline::{Handled, Origin, Pipeline, SCOPE, Shutdown};
+use crate::settle::{Settle, Settled};
 use crate::stats::{Counters, Counts, StatsServer};
 use crate::transaction::PayloadReader;
 
@@ -47,17 +58,19 @@ pub const LOW_WATER: usize = 64;
 /// How long shutdown waits for the producer to deliver what it still holds.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
-type PartitionKey = (String, i32);
-type Partitions = Arc<Mutex<HashMap<PartitionKey, Arc<PartitionQueue>>>>;
+/// A partition: topic and number.
+pub(crate) type PartitionKey = (String, i32);
+/// The queues of the partitions assigned to this process.
+pub(crate) type Partitions = Arc<Mutex<HashMap<PartitionKey, Arc<PartitionQueue>>>>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A worker that panicked must not take the others down with a poisoned lock.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Records waiting for one partition's worker.
+/// Records waiting for one partition's worker, in offset order.
 #[derive(Debug)]
-struct PartitionQueue {
+pub(crate) struct PartitionQueue {
     topic: String,
     partition: i32,
     state: Mutex<QueueState>,
@@ -69,6 +82,9 @@ struct QueueState {
     records: VecDeque<OwnedMessage>,
     paused: bool,
     revoked: bool,
+    /// Moves on whenever records taken from this queue can no longer be published: the
+    /// partition was revoked, or a transaction holding some of its records aborted.
+    generation: u64,
 }
 
 impl PartitionQueue {
@@ -81,6 +97,10 @@ impl PartitionQueue {
         }
     }
 
+    pub(crate) fn key(&self) -> PartitionKey {
+        (self.topic.clone(), self.partition)
+    }
+
     fn topic_partition_list(&self) -> TopicPartitionList {
         let mut tpl = TopicPartitionList::with_capacity(1);
         tpl.add_partition(&self.topic, self.partition);
@@ -91,6 +111,9 @@ impl PartitionQueue {
     fn push(&self, record: OwnedMessage) -> bool {
         let pause = {
             let mut state = lock(&self.state);
+            if state.revoked {
+                return false;
+            }
             state.records.push_back(record);
             let pause = !state.paused && state.records.len() >= HIGH_WATER;
             state.paused |= pause;
@@ -100,8 +123,9 @@ impl PartitionQueue {
         pause
     }
 
-    /// The next record and whether the partition should now be resumed; `None` once revoked.
-    async fn pop(&self) -> Option<(OwnedMessage, bool)> {
+    /// The next record, whether the partition should now be resumed, and the generation the
+    /// record was taken in; `None` once revoked.
+    async fn pop(&self) -> Option<(OwnedMessage, bool, u64)> {
         loop {
             {
                 let mut state = lock(&self.state);
@@ -111,7 +135,7 @@ impl PartitionQueue {
                 if let Some(record) = state.records.pop_front() {
                     let resume = state.paused && state.records.len() <= LOW_WATER;
                     state.paused &= !resume;
-                    return Some((record, resume));
+                    return Some((record, resume, state.generation));
                 }
             }
             // `notify_one` keeps a permit when nobody waits, so a push between the check
@@ -120,34 +144,96 @@ impl PartitionQueue {
         }
     }
 
-    fn revoke(&self) {
+    pub(crate) fn generation(&self) -> u64 {
+        lock(&self.state).generation
+    }
+
+    /// Puts records taken earlier back where their offsets belong (before the ones not taken
+    /// yet), and voids every claim on records taken so far.
+    pub(crate) fn replay(&self, records: Vec<OwnedMessage>) {
+        let mut state = lock(&self.state);
+        state.generation += 1;
+        if state.revoked {
+            return;
+        }
+        for record in records {
+            insert_in_order(&mut state.records, record);
+        }
+        drop(state);
+        self.notify.notify_one();
+    }
+
+    /// Puts back one record whose claim was voided by a [`replay`](Self::replay).
+    pub(crate) fn put_back(&self, record: OwnedMessage) {
+        let mut state = lock(&self.state);
+        if state.revoked {
+            return;
+        }
+        insert_in_order(&mut state.records, record);
+        drop(state);
+        self.notify.notify_one();
+    }
+
+    pub(crate) fn revoke(&self) {
         let mut state = lock(&self.state);
         state.revoked = true;
+        state.generation += 1;
         state.records.clear();
         drop(state);
         self.notify.notify_one();
     }
 }
 
-/// The consumer's context: hears about rebalances so revoked partitions' workers stop.
-struct GroupContext {
-    partitions: Partitions,
+/// Inserts `record` by offset into `records` (kept in offset order); a record already there
+/// is not added twice.
+fn insert_in_order(records: &mut VecDeque<OwnedMessage>, record: OwnedMessage) {
+    match records.binary_search_by_key(&record.offset(), |r| r.offset()) {
+        Ok(_) => {}
+        Err(at) => records.insert(at, record),
+    }
 }
 
-impl ClientContext for GroupContext {}
+/// The consumer's context: hears about rebalances (revoked partitions' workers stop, with
+/// exactly-once after their work so far is committed) and takes in librdkafka's statistics.
+struct GroupContext {
+    partitions: Partitions,
+    settle: Option<Arc<Settle>>,
+    view: Arc<GroupView>,
+}
+
+impl ClientContext for GroupContext {
+    fn stats(&self, statistics: Statistics) {
+        self.view.update(&statistics);
+    }
+}
 
 impl ConsumerContext for GroupContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            let mut partitions = lock(&self.partitions);
-            for element in tpl.elements() {
-                if let Some(queue) =
-                    partitions.remove(&(element.topic().to_owned(), element.partition()))
-                {
-                    queue.revoke();
+            let revoked: Vec<Arc<PartitionQueue>> = {
+                let mut partitions = lock(&self.partitions);
+                tpl.elements()
+                    .iter()
+                    .filter_map(|e| partitions.remove(&(e.topic().to_owned(), e.partition())))
+                    .collect()
+            };
+            match &self.settle {
+                Some(settle) => {
+                    // What was answered on these partitions is committed before another member
+                    // may start on them; what is in hand is dropped (the new owner reads it).
+                    settle.revoke(&revoked);
+                    let metadata = consumer.group_metadata();
+                    let settled = block_if_possible(|| settle.settle(metadata));
+                    tracing::info!(partitions = %describe(tpl), lost = consumer.assignment_lost(), settled = ?settled, "partitions revoked");
+                }
+                None => {
+                    for queue in &revoked {
+                        queue.revoke();
+                    }
+                    tracing::info!(partitions = %describe(tpl), lost = consumer.assignment_lost(), "partitions revoked");
                 }
             }
-            tracing::info!(partitions = tpl.count(), "partitions revoked");
+            self.view.revoked(tpl);
         }
     }
 
@@ -158,7 +244,8 @@ impl ConsumerContext for GroupContext {
                 if let Err(e) = consumer.resume(tpl) {
                     tracing::warn!(error.type = %telemetry::kafka::error_type(&e), "resume after assignment failed");
                 }
-                tracing::info!(partitions = tpl.count(), "partitions assigned");
+                self.view.assigned(tpl);
+                tracing::info!(partitions = %describe(tpl), "partitions assigned");
             }
             Rebalance::Error(e) => {
                 tracing::warn!(error.type = %telemetry::kafka::error_type(e), "rebalance failed");
@@ -177,6 +264,15 @@ impl ConsumerContext for GroupContext {
     }
 }
 
+/// Runs blocking `f` from librdkafka's rebalance callback, which runs on the task polling the
+/// consumer: on a multi-threaded runtime the thread's other tasks move elsewhere meanwhile.
+fn block_if_possible<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 type GroupConsumer = StreamConsumer<GroupContext>;
 
 /// The analyzer: a consumer group member that judges transactions.
@@ -191,6 +287,10 @@ pub struct Analyzer {
     consumer: Arc<GroupConsumer>,
     partitions: Partitions,
     pipeline: Arc<Pipeline>,
+    view: Arc<GroupView>,
+    /// Reports the lag while the analyzer lives.
+    _lag_gauge: ObservableGauge<i64>,
+    commit_interval: Duration,
     /// Taken by `run`.
     stats: Option<StatsServer>,
     stats_addr: SocketAddr,
@@ -235,60 +335,101 @@ impl Analyzer {
             };
 
         let kafka = &config.kafka;
+        let exactly_once = kafka.delivery == Delivery::ExactlyOnce;
         let send_timeout_ms = kafka.send_timeout.as_millis().max(1).to_string();
-        let producer = TracedProducer::from_config(
-            ClientConfig::new()
-                .set("bootstrap.servers", &kafka.brokers)
-                .set("client.id", "analyzer")
-                .set("acks", "all")
-                .set("enable.idempotence", "true")
-                // Each partition waits for its verdict's ack before the next record: batching
-                // delay would be pure latency.
-                .set("linger.ms", "0")
-                .set("message.timeout.ms", &send_timeout_ms),
-        )
-        .map_err(Error::kafka("producer creation"))?;
+        let mut producer_config = ClientConfig::new();
+        producer_config
+            .set("bootstrap.servers", &kafka.brokers)
+            .set("client.id", "analyzer")
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            // Each partition waits for its verdict's ack before the next record: batching
+            // delay would be pure latency.
+            .set("linger.ms", "0")
+            .set("message.timeout.ms", &send_timeout_ms);
+        if exactly_once {
+            producer_config
+                .set("transactional.id", transactional_id(kafka))
+                .set(
+                    "transaction.timeout.ms",
+                    kafka.transaction_timeout.as_millis().to_string(),
+                );
+        }
+        let producer = Arc::new(
+            TracedProducer::from_config(&producer_config)
+                .map_err(Error::kafka("producer creation"))?,
+        );
 
         let partitions: Partitions = Arc::default();
+        let counters: Arc<Counters> = Arc::default();
+        let settle = exactly_once.then(|| {
+            Arc::new(Settle::new(
+                producer.clone(),
+                producer_config.clone(),
+                kafka.group.clone(),
+                partitions.clone(),
+                counters.clone(),
+                kafka.send_timeout,
+            ))
+        });
+        let view = Arc::new(GroupView::new(settle.clone()));
         let mut consumer_config = ClientConfig::new();
         if let Some(timeout) = kafka.session_timeout {
             consumer_config.set("session.timeout.ms", timeout.as_millis().to_string());
         }
-        let consumer: GroupConsumer = consumer_config
+        if let Some(id) = &kafka.instance_id {
+            consumer_config.set("group.instance.id", id);
+        }
+        consumer_config
             .set("bootstrap.servers", &kafka.brokers)
             .set("client.id", "analyzer")
             .set("group.id", &kafka.group)
-            .set("enable.auto.commit", "true")
-            .set("enable.auto.offset.store", "false")
-            .set(
-                "auto.commit.interval.ms",
-                kafka.commit_interval.as_millis().max(1).to_string(),
-            )
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            // Verdicts of aborted transactions must not count; also the default.
+            .set("isolation.level", "read_committed")
             .set("auto.offset.reset", &kafka.auto_offset_reset)
             .set("enable.partition.eof", "false")
             .set(
                 "fetch.wait.max.ms",
                 kafka.fetch_wait.as_millis().to_string(),
             )
+            .set("statistics.interval.ms", "1000");
+        if exactly_once {
+            // The offsets go into the producer's transactions.
+            consumer_config.set("enable.auto.commit", "false");
+        } else {
+            consumer_config
+                .set("enable.auto.commit", "true")
+                .set("enable.auto.offset.store", "false")
+                .set(
+                    "auto.commit.interval.ms",
+                    kafka.commit_interval.as_millis().max(1).to_string(),
+                );
+        }
+        let consumer: GroupConsumer = consumer_config
             .create_with_context(GroupContext {
                 partitions: partitions.clone(),
+                settle: settle.clone(),
+                view: view.clone(),
             })
             .map_err(Error::kafka("consumer creation"))?;
         consumer
             .subscribe(&[kafka.topic.as_str()])
             .map_err(Error::kafka("subscribe"))?;
 
-        let stats = StatsServer::bind(config.stats_addr).await?;
+        let stats = StatsServer::bind(config.stats_addr, config.stats_limits.clone()).await?;
         let stats_addr = stats.local_addr()?;
+        let lag_gauge = view.register_lag_gauge(&kafka.group);
         let pipeline = Pipeline {
             graph,
-            producer: Arc::new(producer),
+            producer,
+            settle,
             group: kafka.group.clone(),
             verdict_topic: kafka.verdict_topic.clone(),
             dlq_topic: kafka.dlq_topic.clone(),
             send_timeout: kafka.send_timeout,
             retry: config.retry,
-            counters: Arc::default(),
+            counters,
             tracer: opentelemetry::global::tracer(SCOPE),
             reader: PayloadReader::new(config.future_margin),
             reindex: AtomicBool::new(indexes_pending),
@@ -297,6 +438,9 @@ impl Analyzer {
             consumer: Arc::new(consumer),
             partitions,
             pipeline: Arc::new(pipeline),
+            view,
+            _lag_gauge: lag_gauge,
+            commit_interval: kafka.commit_interval,
             stats: Some(stats),
             stats_addr,
         })
@@ -318,8 +462,10 @@ impl Analyzer {
     }
 
     /// Consumes until `shutdown` resolves; then lets every worker finish the record in hand,
-    /// commits the acknowledged offsets, flushes the producer and leaves the group. Returns
-    /// the message counters.
+    /// commits what was answered (the open transaction, or the acknowledged offsets), flushes
+    /// the producer and leaves the group. Returns the message counters; an error if the
+    /// transactional producer failed for good (fenced by a newer process with the same
+    /// instance id), after stopping the same way.
     pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send) -> Result<Counts> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let stop = Shutdown::new(stop_rx);
@@ -331,11 +477,31 @@ impl Analyzer {
         let stats_task = tokio::spawn(stats.serve(
             self.pipeline.graph.traced().clone(),
             self.pipeline.counters.clone(),
+            self.view.clone(),
             {
                 let stop = stop.clone();
                 async move { stop.wait().await }
             },
         ));
+        let settler = self.pipeline.settle.clone().map(|settle| {
+            tokio::spawn(settle_periodically(
+                settle,
+                self.consumer.clone(),
+                self.commit_interval,
+                stop.clone(),
+            ))
+        });
+        let mut failed: Option<Error> = None;
+        let settler_failed = async {
+            match settler {
+                Some(task) => match task.await {
+                    Ok(Err(e)) => e,
+                    Ok(Ok(())) | Err(_) => std::future::pending().await,
+                },
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(settler_failed);
 
         let mut workers: Vec<JoinHandle<()>> = Vec::new();
         // Errors in a row: a broker that is away makes librdkafka report one about every
@@ -346,6 +512,11 @@ impl Analyzer {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
+                e = &mut settler_failed => {
+                    tracing::error!(error = %e, "stopping: this process must not publish anything more");
+                    failed = Some(e);
+                    break;
+                }
                 received = self.consumer.recv() => match received {
                     Ok(message) => {
                         if errors_in_a_row > 0 {
@@ -376,11 +547,20 @@ impl Analyzer {
         for worker in workers {
             let _ = worker.await;
         }
-        match self.consumer.commit_consumer_state(CommitMode::Sync) {
-            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            Err(e) => {
-                tracing::warn!(error.type = %telemetry::kafka::error_type(&e), "final offset commit failed");
+        match &self.pipeline.settle {
+            Some(settle) => {
+                let (settle, consumer) = (settle.clone(), self.consumer.clone());
+                let closed =
+                    tokio::task::spawn_blocking(move || settle.close(consumer.group_metadata()))
+                        .await;
+                tracing::info!(settled = ?closed.ok(), "last transaction settled");
             }
+            None => match self.consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(e) => {
+                    tracing::warn!(error.type = %telemetry::kafka::error_type(&e), "final offset commit failed");
+                }
+            },
         }
         if let Err(e) = self.pipeline.producer.inner().flush(FLUSH_TIMEOUT) {
             tracing::warn!(error.type = %telemetry::kafka::error_type(&e), "producer flush failed");
@@ -396,7 +576,15 @@ impl Analyzer {
             dead_lettered = counts.dead_lettered,
             "analyzer stopped"
         );
-        Ok(counts)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(counts),
+        }
+    }
+
+    /// The partitions assigned to this process, with their lag (also in `GET /stats`).
+    pub fn assignment(&self) -> Vec<PartitionLag> {
+        self.view.snapshot()
     }
 
     /// Hands a record to its partition's worker, starting the worker if needed.
@@ -426,7 +614,7 @@ impl Analyzer {
     }
 }
 
-/// One partition's worker: records in order, each acknowledged before the next.
+/// One partition's worker: records in order, each answered before the next.
 async fn work(
     queue: Arc<PartitionQueue>,
     consumer: Arc<GroupConsumer>,
@@ -434,7 +622,7 @@ async fn work(
     stop: Shutdown,
 ) {
     loop {
-        let (record, resume) = tokio::select! {
+        let (record, resume, generation) = tokio::select! {
             biased;
             () = stop.wait() => break,
             next = queue.pop() => match next {
@@ -445,15 +633,94 @@ async fn work(
         if resume && let Err(e) = consumer.resume(&queue.topic_partition_list()) {
             tracing::warn!(error.type = %telemetry::kafka::error_type(&e), "resuming a partition failed");
         }
-        let handled = pipeline.handle(&record, &stop).await;
-        if !handled.acknowledged() {
-            break;
+        let origin = Origin {
+            queue: queue.clone(),
+            generation,
+        };
+        let handled = pipeline.handle(&record, &stop, &origin).await;
+        match handled {
+            Handled::Interrupted => break,
+            Handled::Void => {
+                // An earlier record of this partition is being processed again: this one
+                // follows it, unless the partition is gone.
+                queue.put_back(record);
+                continue;
+            }
+            Handled::Verdict(_) | Handled::DeadLettered(_) => {}
         }
-        // Stores offset + 1, the next record to read; fails only if the partition was revoked
-        // meanwhile, and then the new owner reads this record again.
-        if let Err(e) = consumer.store_offset(record.topic(), record.partition(), record.offset()) {
-            tracing::warn!(error.type = %telemetry::kafka::error_type(&e), partition = record.partition(), "offset not stored");
+        if pipeline.settle.is_none() {
+            // Stores offset + 1, the next record to read; fails only if the partition was
+            // revoked meanwhile, and then the new owner reads this record again.
+            if let Err(e) =
+                consumer.store_offset(record.topic(), record.partition(), record.offset())
+            {
+                tracing::warn!(error.type = %telemetry::kafka::error_type(&e), partition = record.partition(), "offset not stored");
+            }
         }
+    }
+}
+
+/// Opens the transactional producer (retrying while the brokers are away), then commits the
+/// open transaction every `interval` until shutdown. An error means the producer failed for
+/// good and the analyzer must stop.
+async fn settle_periodically(
+    settle: Arc<Settle>,
+    consumer: Arc<GroupConsumer>,
+    interval: Duration,
+    stop: Shutdown,
+) -> Result<()> {
+    let mut tries = 0u32;
+    loop {
+        tries += 1;
+        let starting = settle.clone();
+        match tokio::task::spawn_blocking(move || starting.start()).await {
+            Ok(Ok(())) => break,
+            Ok(Err(e)) => {
+                let fatal = matches!(&e, KafkaError::Transaction(t) if t.is_fatal());
+                let error_type = telemetry::kafka::error_type(&e);
+                if fatal {
+                    settle.fail();
+                    return Err(Error::Transactions { error_type });
+                }
+                if tries.is_power_of_two() {
+                    tracing::warn!(error.type = %error_type, tries, "transactional producer not ready; retrying");
+                }
+            }
+            Err(_) => {
+                settle.fail();
+                return Err(Error::Transactions {
+                    error_type: "start_panicked".into(),
+                });
+            }
+        }
+        if stop.requested() || !stop.sleep(Duration::from_millis(500)).await {
+            return Ok(());
+        }
+    }
+    let mut tick = tokio::time::interval(interval.max(Duration::from_millis(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            () = stop.wait() => return Ok(()),
+            _ = tick.tick() => {}
+        }
+        let (s, c) = (settle.clone(), consumer.clone());
+        let settled = tokio::task::spawn_blocking(move || s.settle(c.group_metadata())).await;
+        if matches!(settled, Ok(Settled::Fatal) | Err(_)) {
+            return Err(Error::Transactions {
+                error_type: "fenced_or_fatal".into(),
+            });
+        }
+    }
+}
+
+/// A transactional id of `kafka`'s group for this process: stable across restarts with an
+/// instance id (so a restart fences the previous incarnation), unique without one.
+fn transactional_id(kafka: &KafkaSettings) -> String {
+    match &kafka.instance_id {
+        Some(id) => format!("{}-{id}", kafka.group),
+        None => format!("{}-{:016x}", kafka.group, rand::random::<u64>()),
     }
 }
 
@@ -510,7 +777,7 @@ mod tests {
         assert_eq!(paused_at, Some(HIGH_WATER as i64 - 1));
         let mut resumed_at = None;
         for expected in 0..HIGH_WATER as i64 {
-            let (r, resume) = queue.pop().await.unwrap();
+            let (r, resume, _) = queue.pop().await.unwrap();
             assert_eq!(r.offset(), expected);
             if resume {
                 assert!(resumed_at.is_none(), "resumed once");
@@ -518,6 +785,40 @@ mod tests {
             }
         }
         assert_eq!(resumed_at, Some(HIGH_WATER as i64 - 1 - LOW_WATER as i64));
+    }
+
+    #[tokio::test]
+    async fn replayed_and_put_back_records_come_again_in_offset_order() {
+        let queue = PartitionQueue::new("t".into(), 0);
+        for offset in 0..6 {
+            queue.push(record(offset));
+        }
+        let mut taken = Vec::new();
+        for _ in 0..3 {
+            taken.push(queue.pop().await.unwrap());
+        }
+        let (in_hand, _, generation) = queue.pop().await.unwrap();
+        assert_eq!(in_hand.offset(), 3);
+        assert_eq!(generation, queue.generation());
+        // The transaction holding 0..3 aborted: they come first again, and the claim on the
+        // record in hand is void.
+        queue.replay(taken.into_iter().map(|(r, _, _)| r).collect());
+        assert_ne!(generation, queue.generation());
+        queue.put_back(in_hand);
+        let mut order = Vec::new();
+        for _ in 0..6 {
+            let (r, _, g) = queue.pop().await.unwrap();
+            assert_eq!(g, queue.generation());
+            order.push(r.offset());
+        }
+        assert_eq!(order, [0, 1, 2, 3, 4, 5]);
+        // A record already waiting is not queued twice.
+        queue.push(record(6));
+        queue.put_back(record(6));
+        assert_eq!(queue.pop().await.unwrap().0.offset(), 6);
+        queue.revoke();
+        queue.put_back(record(7));
+        assert!(queue.pop().await.is_none());
     }
 
     #[tokio::test]

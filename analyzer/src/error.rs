@@ -21,6 +21,14 @@ pub enum Error {
         #[source]
         source: KafkaError,
     },
+    /// The transactional producer failed for good: typically fenced, because another process
+    /// started with the same instance id (`ANALYZER_INSTANCE_ID`). This process must not
+    /// publish anything more.
+    #[error("transactional producer failed for good ({error_type})")]
+    Transactions {
+        /// The low-cardinality name of the error.
+        error_type: String,
+    },
     /// The graph client could not be configured.
     #[error("graph client configuration failed")]
     Graph(#[source] neo4rs::Error),

@@ -12,8 +12,10 @@
 //! parents its queries; failed ones carry `error.type` and an error status. Between attempts
 //! the worker sleeps with exponential backoff and full jitter.
 //!
-//! A record is acknowledged (its offset may be committed) only once its verdict or its DLQ
-//! record has been acknowledged by the broker. A DLQ send that fails is retried until it
+//! A record is answered only once its verdict or its DLQ record has been acknowledged by the
+//! broker: with exactly-once, inside the open Kafka transaction together with the record's
+//! offset ([`crate::settle`]), which the next commit makes visible; with at-least-once,
+//! before its offset may be stored for commit. A DLQ send that fails is retried until it
 //! succeeds or the analyzer shuts down: moving on without it would let a later offset commit
 //! past a record that went nowhere.
 
@@ -31,8 +33,10 @@ use telemetry::kafka::{ConsumeScope, OutgoingRecord, SendError, TracedProducer};
 use tokio::sync::watch;
 
 use crate::config::RetryPolicy;
+use crate::consumer::PartitionQueue;
 use crate::dlq::{self, DeadLetter};
 use crate::graph::{FraudGraph, Recorded};
+use crate::settle::{Claim, Refused, Settle};
 use crate::stats::Counters;
 use crate::transaction::{PayloadReader, Transaction};
 use crate::verdict::Verdict;
@@ -62,7 +66,7 @@ impl Shutdown {
     }
 
     /// Sleeps for `delay`; `false` if shutdown was requested first.
-    async fn sleep(&self, delay: Duration) -> bool {
+    pub(crate) async fn sleep(&self, delay: Duration) -> bool {
         tokio::select! {
             () = tokio::time::sleep(delay) => true,
             () = self.wait() => false,
@@ -79,13 +83,25 @@ pub(crate) enum Handled {
     DeadLettered(DeadLetter),
     /// Shutdown came before either: the record must not be acknowledged.
     Interrupted,
+    /// With exactly-once: the record's claim was voided before it could be answered (its
+    /// partition was revoked, or an earlier record of it is being processed again).
+    Void,
 }
 
-impl Handled {
-    /// Whether the record's offset may be stored for commit.
-    pub(crate) fn acknowledged(&self) -> bool {
-        !matches!(self, Handled::Interrupted)
-    }
+/// The partition queue a record was taken from, and that queue's generation then.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    pub(crate) queue: Arc<PartitionQueue>,
+    pub(crate) generation: u64,
+}
+
+/// Why an attempt ends the record's processing without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Abandon {
+    /// The claim was voided (see [`Handled::Void`]).
+    Void,
+    /// The transactional producer is closed or fenced.
+    Closed,
 }
 
 /// Why an attempt failed.
@@ -100,6 +116,8 @@ pub(crate) struct Failure {
     /// The graph database could not be reached: when it answers again it may have restarted
     /// empty (a server without persistence), without its indexes.
     pub(crate) database_away: bool,
+    /// Not a failure to retry: the record is left unanswered.
+    pub(crate) abandon: Option<Abandon>,
 }
 
 impl Failure {
@@ -109,6 +127,18 @@ impl Failure {
             message: message.into(),
             permanent: false,
             database_away: false,
+            abandon: None,
+        }
+    }
+
+    fn abandoned(abandon: Abandon) -> Failure {
+        let error_type = match abandon {
+            Abandon::Void => "claim_void",
+            Abandon::Closed => "producer_closed",
+        };
+        Failure {
+            abandon: Some(abandon),
+            ..Failure::transient(error_type, "the record is left unanswered")
         }
     }
 
@@ -188,6 +218,18 @@ impl Failure {
             message,
             permanent,
             database_away: false,
+            abandon: None,
+        }
+    }
+
+    fn refused(refused: Refused) -> Failure {
+        match refused {
+            Refused::Void => Failure::abandoned(Abandon::Void),
+            Refused::Closed => Failure::abandoned(Abandon::Closed),
+            Refused::Rejected(error_type) => {
+                let message = format!("answer not accepted by the producer ({error_type})");
+                Failure::transient(error_type, message)
+            }
         }
     }
 }
@@ -196,6 +238,8 @@ impl Failure {
 pub(crate) struct Pipeline {
     pub(crate) graph: FraudGraph,
     pub(crate) producer: Arc<TracedProducer>,
+    /// With exactly-once: the transactions the answers go into.
+    pub(crate) settle: Option<Arc<Settle>>,
     pub(crate) group: String,
     pub(crate) verdict_topic: String,
     pub(crate) dlq_topic: String,
@@ -213,18 +257,33 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    /// Processes one record in its own CONSUMER span.
-    pub(crate) async fn handle(&self, message: &OwnedMessage, shutdown: &Shutdown) -> Handled {
+    /// Processes one record, taken from `origin`, in its own CONSUMER span.
+    pub(crate) async fn handle(
+        &self,
+        message: &OwnedMessage,
+        shutdown: &Shutdown,
+        origin: &Origin,
+    ) -> Handled {
         let scope = ConsumeScope::start(message, &self.group);
         let cx = scope.context();
+        let claim = self.settle.as_ref().map(|_| Claim {
+            queue: origin.queue.clone(),
+            generation: origin.generation,
+            record: message.clone(),
+            span: scope.span_context(),
+        });
         let (handled, attempts) = self
-            .process(message, &cx, shutdown)
+            .process(message, &cx, shutdown, claim.as_ref())
             .with_context(cx.clone())
             .await;
         scope.set_attribute(KeyValue::new("analyzer.attempts", i64::from(attempts)));
+        // With exactly-once, answers are counted when their transaction commits.
+        let count = self.settle.is_none();
         match &handled {
             Handled::Verdict(verdict) => {
-                self.counters.verdict(verdict.suspicious);
+                if count {
+                    self.counters.verdict(verdict.suspicious);
+                }
                 scope.set_attribute(KeyValue::new("analyzer.outcome", "verdict"));
                 scope.set_attribute(KeyValue::new("analyzer.suspicious", verdict.suspicious));
                 let reasons: Vec<StringValue> = verdict
@@ -240,7 +299,9 @@ impl Pipeline {
                 scope.end_ok();
             }
             Handled::DeadLettered(reason) => {
-                self.counters.dead_lettered();
+                if count {
+                    self.counters.dead_lettered();
+                }
                 scope.set_attribute(KeyValue::new("analyzer.outcome", "dead_lettered"));
                 scope.end_error(&reason.error_type);
             }
@@ -248,6 +309,10 @@ impl Pipeline {
                 self.counters.interrupted();
                 scope.set_attribute(KeyValue::new("analyzer.outcome", "interrupted"));
                 scope.end_error("interrupted");
+            }
+            Handled::Void => {
+                scope.set_attribute(KeyValue::new("analyzer.outcome", "void"));
+                scope.end_error("claim_void");
             }
         }
         handled
@@ -259,6 +324,7 @@ impl Pipeline {
         message: &OwnedMessage,
         cx: &Context,
         shutdown: &Shutdown,
+        claim: Option<&Claim>,
     ) -> (Handled, u32) {
         let tx = match self.reader.read(message.payload()) {
             Ok(tx) => tx,
@@ -274,19 +340,24 @@ impl Pipeline {
                     message: invalid.to_string(),
                     attempts: 1,
                 };
-                return (self.dead_letter(message, reason, shutdown).await, 1);
+                return (self.dead_letter(message, reason, shutdown, claim).await, 1);
             }
         };
 
         let mut attempt = 1u32;
         loop {
-            let failure = match self.traced_attempt(&tx, attempt, cx).await {
+            let failure = match self.traced_attempt(&tx, attempt, cx, claim).await {
                 Ok(verdict) => {
                     self.reindex_if_needed().await;
                     return (Handled::Verdict(verdict), attempt);
                 }
                 Err(failure) => failure,
             };
+            match failure.abandon {
+                Some(Abandon::Void) => return (Handled::Void, attempt),
+                Some(Abandon::Closed) => return (Handled::Interrupted, attempt),
+                None => {}
+            }
             let give_up = failure.permanent || attempt >= self.retry.max_attempts;
             tracing::warn!(
                 error.type = failure.error_type.as_str(),
@@ -308,7 +379,10 @@ impl Pipeline {
                     message: message_text,
                     attempts: attempt,
                 };
-                return (self.dead_letter(message, reason, shutdown).await, attempt);
+                return (
+                    self.dead_letter(message, reason, shutdown, claim).await,
+                    attempt,
+                );
             }
             self.counters.retried();
             if failure.database_away {
@@ -346,11 +420,12 @@ impl Pipeline {
         tx: &Transaction<'_>,
         n: u32,
         cx: &Context,
+        claim: Option<&Claim>,
     ) -> Result<Verdict, Failure> {
         let name = format!("attempt {n}");
         if n == 1 {
             let started = SystemTime::now();
-            let result = self.attempt(tx).await;
+            let result = self.attempt(tx, claim).await;
             if let Err(failure) = &result {
                 let span = self
                     .tracer
@@ -372,7 +447,10 @@ impl Pipeline {
             .with_attributes([KeyValue::new("analyzer.attempt", i64::from(n))])
             .start_with_context(&self.tracer, cx);
         let attempt_cx = cx.with_span(span);
-        let result = self.attempt(tx).with_context(attempt_cx.clone()).await;
+        let result = self
+            .attempt(tx, claim)
+            .with_context(attempt_cx.clone())
+            .await;
         if let Err(failure) = &result {
             fail_span(&attempt_cx, failure);
         }
@@ -381,9 +459,13 @@ impl Pipeline {
     }
 
     /// One try at the whole job, bounded by the attempt timeout.
-    async fn attempt(&self, tx: &Transaction<'_>) -> Result<Verdict, Failure> {
+    async fn attempt(
+        &self,
+        tx: &Transaction<'_>,
+        claim: Option<&Claim>,
+    ) -> Result<Verdict, Failure> {
         let timeout = self.retry.attempt_timeout;
-        match tokio::time::timeout(timeout, self.attempt_inner(tx)).await {
+        match tokio::time::timeout(timeout, self.attempt_inner(tx, claim)).await {
             Ok(result) => result,
             Err(_) => Err(Failure::transient(
                 "timeout",
@@ -392,7 +474,11 @@ impl Pipeline {
         }
     }
 
-    async fn attempt_inner(&self, tx: &Transaction<'_>) -> Result<Verdict, Failure> {
+    async fn attempt_inner(
+        &self,
+        tx: &Transaction<'_>,
+        claim: Option<&Claim>,
+    ) -> Result<Verdict, Failure> {
         match self.graph.record(tx).await.map_err(Failure::graph)? {
             Recorded::Stored => {}
             Recorded::Conflict => {
@@ -418,13 +504,27 @@ impl Pipeline {
         }
         let verdict = Verdict::new(tx.id(), &fired);
         let payload = verdict.to_json();
-        self.producer
-            .send(
-                OutgoingRecord::new(&self.verdict_topic, tx.id().as_bytes(), &payload),
-                self.send_timeout,
-            )
-            .await
-            .map_err(|e| Failure::publish(&e))?;
+        let record = || OutgoingRecord::new(&self.verdict_topic, tx.id().as_bytes(), &payload);
+        match (claim, &self.settle) {
+            (Some(claim), Some(settle)) => {
+                if settle.failed_deliveries(claim) >= self.retry.max_attempts {
+                    return Err(Failure::permanent(
+                        "verdict_undeliverable",
+                        "the verdict could not be delivered in any transaction",
+                    ));
+                }
+                settle
+                    .publish(claim, record, Some(verdict.suspicious))
+                    .await
+                    .map_err(Failure::refused)?
+            }
+            _ => {
+                self.producer
+                    .send(record(), self.send_timeout)
+                    .await
+                    .map_err(|e| Failure::publish(&e))?;
+            }
+        }
         Ok(verdict)
     }
 
@@ -435,22 +535,37 @@ impl Pipeline {
         message: &OwnedMessage,
         reason: DeadLetter,
         shutdown: &Shutdown,
+        claim: Option<&Claim>,
     ) -> Handled {
         let headers = dlq::headers(message, &reason);
+        let record = || OutgoingRecord {
+            topic: &self.dlq_topic,
+            key: message.key(),
+            payload: message.payload().unwrap_or_default(),
+            headers: Some(headers.clone()),
+        };
         let mut tries = 0u32;
         loop {
             tries += 1;
-            let record = OutgoingRecord {
-                topic: &self.dlq_topic,
-                key: message.key(),
-                payload: message.payload().unwrap_or_default(),
-                headers: Some(headers.clone()),
+            let sent = match (claim, &self.settle) {
+                (Some(claim), Some(settle)) => match settle.publish(claim, record, None).await {
+                    Ok(()) => Ok(()),
+                    Err(Refused::Void) => return Handled::Void,
+                    Err(Refused::Closed) => return Handled::Interrupted,
+                    Err(Refused::Rejected(error_type)) => Err(error_type),
+                },
+                _ => self
+                    .producer
+                    .send(record(), self.send_timeout)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.error_type().to_owned()),
             };
-            match self.producer.send(record, self.send_timeout).await {
-                Ok(_) => return Handled::DeadLettered(reason),
-                Err(e) => {
+            match sent {
+                Ok(()) => return Handled::DeadLettered(reason),
+                Err(error_type) => {
                     tracing::error!(
-                        error.type = e.error_type(),
+                        error.type = error_type,
                         tries,
                         "DLQ record not acknowledged; the partition waits and retries"
                     );

@@ -7,7 +7,9 @@
 //! | `GET /readyz` | `200` when the broker answers a metadata request for the topic, else `503` |
 //!
 //! Every error body is `{"error": code, "field": name-or-null, "message": text}`; messages name
-//! fields and rules, never the values that were sent.
+//! fields and rules, never the values that were sent. On any route, a request past the edge's
+//! cap on requests in flight, or a connection past its cap on open connections, is answered
+//! `503 {"error": "overloaded"}` with `Retry-After` by the edge before it reaches a handler.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +22,7 @@ use axum::handler::Handler;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http_edge::EdgeLimits;
 use opentelemetry::global::{self, BoxedTracer};
 use serde::Serialize;
 
@@ -32,13 +35,15 @@ use crate::server_span::{Refusal, Traced, trace_request};
 /// Largest accepted request body, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// What every request shares: the producer, the tracer and the body reader. Cheap to clone.
+/// What every request shares: the producer, the tracer and the body reader; and how
+/// [`serve`](crate::serve) serves them. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
     inner: Arc<Shared>,
     tracer: Arc<BoxedTracer>,
     reader: BodyReader,
     shutdown_timeout: Duration,
+    edge: EdgeLimits,
 }
 
 struct Shared {
@@ -64,7 +69,8 @@ impl AppState {
         ))
     }
 
-    /// Wraps an existing publisher.
+    /// Wraps an existing publisher. `retry_after_secs` is the `Retry-After` of every `503`,
+    /// the edge's included.
     pub fn with_publisher(publisher: Publisher, retry_after_secs: u32) -> Self {
         AppState {
             inner: Arc::new(Shared {
@@ -74,6 +80,8 @@ impl AppState {
             tracer: Arc::new(global::tracer("ingestor")),
             reader: BodyReader::new(schema::DEFAULT_FUTURE_MARGIN),
             shutdown_timeout: Duration::from_secs(10),
+            edge: EdgeLimits::default()
+                .with_retry_after(Duration::from_secs(u64::from(retry_after_secs))),
         }
     }
 
@@ -94,6 +102,20 @@ impl AppState {
     /// The shutdown timeout.
     pub fn shutdown_timeout(&self) -> Duration {
         self.shutdown_timeout
+    }
+
+    /// Serves under `limits` (header read, body read and idle timeouts, caps on open
+    /// connections and on requests in flight, the `Retry-After` of their `503`s); default
+    /// [`EdgeLimits::default`] with the `Retry-After` of [`AppState::with_publisher`]. Their
+    /// drain timeout is replaced by the state's shutdown timeout.
+    pub fn with_edge_limits(mut self, limits: EdgeLimits) -> Self {
+        self.edge = limits;
+        self
+    }
+
+    /// The edge's limits.
+    pub fn edge_limits(&self) -> &EdgeLimits {
+        &self.edge
     }
 
     /// The producer.

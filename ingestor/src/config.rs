@@ -8,12 +8,21 @@
 //! | `INGESTOR_SEND_TIMEOUT_MS` | `5000` | how long a request waits for the broker's ack before `503` |
 //! | `INGESTOR_READY_TIMEOUT_MS` | `1000` | metadata fetch deadline of `GET /readyz` |
 //! | `INGESTOR_SHUTDOWN_TIMEOUT_MS` | `10000` | how long SIGTERM waits for in-flight requests, then for the producer flush |
-//! | `INGESTOR_RETRY_AFTER_SECS` | `1` | the `Retry-After` of a `503` |
+//! | `INGESTOR_RETRY_AFTER_SECS` | `1` | the `Retry-After` of a `503` (the broker's, and the caps' below) |
 //! | `INGESTOR_LINGER_MS` | `0` | producer `linger.ms`: batching window, traded against latency |
 //! | `INGESTOR_FUTURE_MARGIN_MS` | `300000` | how far ahead of the server's clock a transaction's timestamp may be; later ones are refused (`400 timestamp_in_future`) |
+//! | `INGESTOR_HEADER_READ_TIMEOUT_MS` | `10000` | how long a client has to send a whole request header (from the connect, or from the first byte of a later request); then the connection is closed |
+//! | `INGESTOR_BODY_READ_TIMEOUT_MS` | `10000` | how long a request body may take to arrive in full, from the end of its header; a body still incomplete then is refused (`400 unreadable_body`) and the connection closed |
+//! | `INGESTOR_IDLE_TIMEOUT_MS` | `75000` | how long a keep-alive connection may wait for its next request before it is closed |
+//! | `INGESTOR_MAX_CONNECTIONS` | `4096`, less under a low `ulimit -n` | open connections at most; a connection past it is answered `503` with `Retry-After` and closed |
+//! | `INGESTOR_MAX_IN_FLIGHT` | `512` | requests being handled at most; a request past it is answered `503` with `Retry-After` at once |
+//!
+//! The defaults of the last five and why they are what they are: [`http_edge::EdgeLimits`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
+
+use http_edge::EdgeLimits;
 
 use crate::error::{Error, Result};
 
@@ -34,6 +43,11 @@ pub struct Config {
     /// 5 minutes). The analyzer's margin should be at least as large, so that nothing the
     /// ingestor accepted is poison to it.
     pub future_margin: Duration,
+    /// The HTTP edge's limits (`INGESTOR_HEADER_READ_TIMEOUT_MS`,
+    /// `INGESTOR_BODY_READ_TIMEOUT_MS`, `INGESTOR_IDLE_TIMEOUT_MS`, `INGESTOR_MAX_CONNECTIONS`,
+    /// `INGESTOR_MAX_IN_FLIGHT`; `Retry-After` from `INGESTOR_RETRY_AFTER_SECS`). Its drain
+    /// timeout is the shutdown timeout.
+    pub edge: EdgeLimits,
 }
 
 /// The producer side of the configuration.
@@ -148,22 +162,66 @@ impl Config {
                 reason: "expected a whole number of seconds".into(),
             })?;
         }
+        let positive_millis = |name: &'static str, default: Duration| -> Result<Duration> {
+            let value = millis(name, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
+            if value.is_zero() {
+                return Err(Error::Config {
+                    variable: name,
+                    reason: "must be at least 1".into(),
+                });
+            }
+            Ok(value)
+        };
+        let count = |name: &'static str, default: usize| -> Result<usize> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<usize>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(Error::Config {
+                        variable: name,
+                        reason: "expected a whole number, at least 1".into(),
+                    }),
+                },
+            }
+        };
+        let defaults = EdgeLimits::default();
+        let edge = defaults
+            .clone()
+            .with_header_read_timeout(positive_millis(
+                "INGESTOR_HEADER_READ_TIMEOUT_MS",
+                defaults.header_read_timeout,
+            )?)
+            .with_body_read_timeout(positive_millis(
+                "INGESTOR_BODY_READ_TIMEOUT_MS",
+                defaults.body_read_timeout,
+            )?)
+            .with_idle_timeout(positive_millis(
+                "INGESTOR_IDLE_TIMEOUT_MS",
+                defaults.idle_timeout,
+            )?)
+            .with_max_connections(count("INGESTOR_MAX_CONNECTIONS", defaults.max_connections)?)
+            .with_max_in_flight(count("INGESTOR_MAX_IN_FLIGHT", defaults.max_in_flight)?)
+            .with_retry_after(Duration::from_secs(u64::from(kafka.retry_after_secs)));
         Ok(Config {
             addr,
             kafka,
             shutdown_timeout: millis("INGESTOR_SHUTDOWN_TIMEOUT_MS", 10_000)?,
             future_margin: millis("INGESTOR_FUTURE_MARGIN_MS", DEFAULT_FUTURE_MARGIN_MS)?,
+            edge,
         })
     }
 
-    /// A configuration for `addr` and `kafka`, with the default shutdown timeout and future
-    /// margin.
+    /// A configuration for `addr` and `kafka`, with the default shutdown timeout, future
+    /// margin and edge limits (their `Retry-After` the Kafka settings').
     pub fn new(addr: SocketAddr, kafka: KafkaConfig) -> Self {
+        let edge = EdgeLimits::default()
+            .with_retry_after(Duration::from_secs(u64::from(kafka.retry_after_secs)));
         Config {
             addr,
             kafka,
             shutdown_timeout: Duration::from_secs(10),
             future_margin: schema::DEFAULT_FUTURE_MARGIN,
+            edge,
         }
     }
 }
@@ -190,6 +248,13 @@ mod tests {
         assert_eq!(c.kafka.send_timeout, Duration::from_secs(5));
         assert_eq!(c.shutdown_timeout, Duration::from_secs(10));
         assert_eq!(c.future_margin, Duration::from_secs(300));
+        assert_eq!(c.edge, EdgeLimits::default());
+        assert_eq!(c.edge.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.edge.body_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.edge.idle_timeout, Duration::from_secs(75));
+        assert_eq!(c.edge.max_in_flight, 512);
+        assert!((1..=4096).contains(&c.edge.max_connections));
+        assert_eq!(Config::new(c.addr, c.kafka.clone()), c);
     }
 
     #[test]
@@ -201,8 +266,19 @@ mod tests {
             ("INGESTOR_SEND_TIMEOUT_MS", "250"),
             ("INGESTOR_RETRY_AFTER_SECS", "7"),
             ("INGESTOR_FUTURE_MARGIN_MS", "60000"),
+            ("INGESTOR_HEADER_READ_TIMEOUT_MS", "2500"),
+            ("INGESTOR_BODY_READ_TIMEOUT_MS", "4000"),
+            ("INGESTOR_IDLE_TIMEOUT_MS", "30000"),
+            ("INGESTOR_MAX_CONNECTIONS", "100"),
+            ("INGESTOR_MAX_IN_FLIGHT", " 20 "),
         ])
         .unwrap();
+        assert_eq!(c.edge.header_read_timeout, Duration::from_millis(2500));
+        assert_eq!(c.edge.body_read_timeout, Duration::from_secs(4));
+        assert_eq!(c.edge.idle_timeout, Duration::from_secs(30));
+        assert_eq!(c.edge.max_connections, 100);
+        assert_eq!(c.edge.max_in_flight, 20);
+        assert_eq!(c.edge.retry_after, Duration::from_secs(7));
         assert_eq!(c.future_margin, Duration::from_secs(60));
         assert_eq!(c.addr.port(), 8080);
         assert_eq!(c.kafka.topic, "t");
@@ -224,5 +300,20 @@ mod tests {
         ])
         .unwrap_err();
         assert!(e.to_string().contains("INGESTOR_FUTURE_MARGIN_MS"), "{e}");
+        for (name, value) in [
+            ("INGESTOR_HEADER_READ_TIMEOUT_MS", "0"),
+            ("INGESTOR_HEADER_READ_TIMEOUT_MS", "10s"),
+            ("INGESTOR_BODY_READ_TIMEOUT_MS", "0"),
+            ("INGESTOR_BODY_READ_TIMEOUT_MS", "soon"),
+            ("INGESTOR_IDLE_TIMEOUT_MS", "0"),
+            ("INGESTOR_IDLE_TIMEOUT_MS", "-1"),
+            ("INGESTOR_MAX_CONNECTIONS", "0"),
+            ("INGESTOR_MAX_CONNECTIONS", "many"),
+            ("INGESTOR_MAX_IN_FLIGHT", "0"),
+            ("INGESTOR_MAX_IN_FLIGHT", "1.5"),
+        ] {
+            let e = from(&[("KAFKA_BROKERS", "h:1"), (name, value)]).unwrap_err();
+            assert!(e.to_string().contains(name), "{name}={value}: {e}");
+        }
     }
 }

@@ -17,20 +17,26 @@ mod error;
 mod producer;
 mod server_span;
 
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::future::Future;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 
 pub use app::{AppState, MAX_BODY_BYTES, app};
 pub use config::{Config, KafkaConfig};
 pub use error::{Error, Result};
+pub use http_edge::EdgeLimits;
 pub use producer::{Ack, Publisher};
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then drains and flushes.
+///
+/// Connections are served by the workspace's HTTP edge ([`http_edge`]) under the state's
+/// [`EdgeLimits`] ([`AppState::with_edge_limits`]): a request header must be complete within
+/// the header read timeout and its body within the body read timeout (else `400
+/// unreadable_body`), an idle keep-alive connection is closed after the idle timeout, and
+/// past the cap on open connections or on requests in flight the answer is `503` with
+/// `Retry-After`, never a queue. Those `503`s do not reach the router, so they have no SERVER
+/// span: the edge counts them and logs them (aggregated) at warn level, and the totals are
+/// logged at shutdown.
 ///
 /// On shutdown the listener stops accepting, requests in flight run to their answer (each is
 /// bounded by the send timeout), idle keep-alive connections are closed, and the producer is
@@ -41,33 +47,20 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let drain_timeout = state.shutdown_timeout();
-    let draining = Arc::new(Notify::new());
-    let signal = {
-        let draining = draining.clone();
-        async move {
-            shutdown.await;
-            tracing::info!("shutdown requested: draining in-flight requests");
-            draining.notify_one();
-        }
-    };
-    // Responses are written in one go; Nagle would only hold the last segment back.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = axum::serve(
-        listener,
-        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .into_future();
-
-    tokio::select! {
-        result = server => result?,
-        () = async {
-            draining.notified().await;
-            tokio::time::sleep(drain_timeout).await;
-        } => tracing::warn!(timeout_ms = drain_timeout.as_millis() as u64, "drain timed out; abandoning open connections"),
-    }
+    let limits = state
+        .edge_limits()
+        .clone()
+        .with_drain_timeout(drain_timeout);
+    let edge = http_edge::serve(listener, app(state.clone()), limits, shutdown).await;
+    tracing::info!(
+        connections = edge.connections,
+        refused_connections = edge.refused_connections,
+        refused_requests = edge.refused_requests,
+        header_timeouts = edge.header_timeouts,
+        body_timeouts = edge.body_timeouts,
+        idle_timeouts = edge.idle_timeouts,
+        "HTTP edge totals"
+    );
 
     state.publisher().flush(drain_timeout).await?;
     tracing::info!("producer flushed");

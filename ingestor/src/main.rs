@@ -20,7 +20,8 @@ async fn main() -> anyhow::Result<()> {
     let state = AppState::new(&config.kafka)
         .context("creating the Kafka producer")?
         .with_shutdown_timeout(config.shutdown_timeout)
-        .with_future_margin(config.future_margin);
+        .with_future_margin(config.future_margin)
+        .with_edge_limits(config.edge.clone());
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("binding {}", config.addr))?;

@@ -3,8 +3,12 @@
 //! A request is answered `202` only once the broker acknowledged its record (`acks=all`), so
 //! the producer is tuned for latency rather than for batching: no `linger.ms`, Nagle off,
 //! and `message.timeout.ms` equal to the request's ack deadline, so that a record the client was
-//! told to retry is not delivered later behind its back (the retry is then a duplicate the
-//! analyzer's idempotent `MERGE` absorbs, never a loss). Sends go through the telemetry crate's
+//! told to retry is, as a rule, not delivered later behind its back. Kafka cannot promise it:
+//! a partition with fewer in-sync replicas than `min.insync.replicas` has its leader append a
+//! record before refusing it, and such a record can surface later, even twice (measured on a
+//! three-broker cluster: `cluster_leader_loss_never_answers_202_unreplicated`). A `503` is
+//! therefore "not accepted", not "not written"; the client's retry is another record, which the
+//! analyzer's idempotent `MERGE` absorbs in the graph, never a loss. Sends go through the telemetry crate's
 //! [`TracedProducer`]: the PRODUCER span is a child of the request's server span, its context
 //! is injected into the record headers, and it ends at the broker's ack.
 

@@ -30,6 +30,10 @@ use crate::{Error, INSTRUMENTATION_SCOPE, Result};
 const DEFAULT_SPAN_FILTER: &str = "info,h2=off,hyper=off,hyper_util=off,tonic=off,tower=off,\
      reqwest=off,opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off";
 const DEFAULT_LOG_FILTER: &str = "info";
+/// Links a span keeps unless `OTEL_SPAN_LINK_COUNT_LIMIT` says otherwise. A Kafka transaction's
+/// settle span (`kafka::SettleScope`) links every record it commits, a few hundred in a batch;
+/// the SDK's default of 128 would drop the rest.
+const SPAN_LINK_LIMIT: u32 = 1024;
 
 /// OTLP transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -301,6 +305,9 @@ impl Builder {
         let metric_exporter = self.metric_exporter()?;
 
         let mut tracer_builder = SdkTracerProvider::builder().with_resource(resource.clone());
+        if env_non_empty("OTEL_SPAN_LINK_COUNT_LIMIT").is_none() {
+            tracer_builder = tracer_builder.with_max_links_per_span(SPAN_LINK_LIMIT);
+        }
         if let Some(exporter) = span_exporter {
             tracer_builder = tracer_builder.with_batch_exporter(exporter);
         }

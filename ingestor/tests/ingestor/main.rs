@@ -11,11 +11,13 @@
 
 mod support;
 
+mod a_stalled_broker_never_queues_requests_past_the_in_flight_cap;
 mod accepted_only_after_broker_ack;
 mod amount_is_a_positive_decimal_string_or_number_read_exactly;
 mod body_over_64_kib_is_413;
 mod broker_stopped_under_load_never_loses_a_202;
 mod broker_unreachable_is_503_never_202;
+mod cluster_leader_loss_never_answers_202_unreplicated;
 mod currency_must_be_an_active_iso_4217_code;
 mod health_and_readiness;
 mod ids_must_be_1_to_64_safe_characters;
@@ -27,6 +29,7 @@ mod server_span_continues_datadog_headers;
 mod server_span_continues_w3c_traceparent;
 mod server_span_records_the_outcome;
 mod sigterm_drains_in_flight_and_exits_zero;
+mod slow_headers_never_lock_out_paying_clients;
 mod timestamp_beyond_the_future_margin_is_refused;
 mod timestamp_must_be_rfc3339;
 mod unknown_and_duplicate_fields_are_refused;

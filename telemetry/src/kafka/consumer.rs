@@ -6,30 +6,20 @@
 //! message's trace can leak into the next one's.
 
 use std::future::Future;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::context::{FutureExt, WithContext};
-use opentelemetry::global::BoxedTracer;
-use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceContextExt, Tracer};
-use opentelemetry::{Context, ContextGuard, InstrumentationScope, KeyValue};
+use opentelemetry::trace::{SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt};
+use opentelemetry::{Context, ContextGuard, KeyValue};
 use rdkafka::message::Message;
 
 use super::extract_headers_with;
-use crate::INSTRUMENTATION_SCOPE;
+use super::instruments::{self, Measurement};
 use crate::propagation::{Propagator, propagator};
 
 /// Attribute: milliseconds between the record's broker timestamp and the start of processing.
 pub const QUEUE_TIME_ATTRIBUTE: &str = "messaging.kafka.queue_time_ms";
-
-/// The tracer of the spans this crate starts itself (from the global provider, so it follows
-/// whatever provider `init` or a test installed).
-pub(crate) fn tracer() -> BoxedTracer {
-    opentelemetry::global::tracer_with_scope(
-        InstrumentationScope::builder(INSTRUMENTATION_SCOPE)
-            .with_version(env!("CARGO_PKG_VERSION"))
-            .build(),
-    )
-}
 
 /// A CONSUMER span `process {topic}` for exactly one message.
 ///
@@ -37,9 +27,15 @@ pub(crate) fn tracer() -> BoxedTracer {
 /// style becomes a link, unusable headers are named in `telemetry.propagation.problem`).
 /// End it with [`Self::end_ok`] or [`Self::end_error`]; dropped without either, it ends with
 /// `error.type = abandoned`.
+///
+/// Once a real meter provider is installed (see the [module docs](crate::kafka#metrics)),
+/// starting a scope counts the record in `messaging.client.consumed.messages`, and ending it
+/// records `messaging.process.duration` (with the same `error.type` as the span).
 #[derive(Debug)]
 pub struct ConsumeScope {
     cx: Context,
+    /// `messaging.process.duration`, from the start; `None` without a real provider.
+    process: Option<Measurement>,
     ended: bool,
 }
 
@@ -52,20 +48,25 @@ impl ConsumeScope {
 
     /// Like [`Self::start`], with a given propagator.
     pub fn start_with<M: Message>(propagator: &Propagator, message: &M, group: &str) -> Self {
+        let started = Instant::now();
         let extracted = extract_headers_with(propagator, message.headers());
         let topic = message.topic();
+        // Shared, not copied, by the span and the measurements.
+        let destination = KeyValue::new("messaging.destination.name", Arc::<str>::from(topic));
+        let partition_id = KeyValue::new(
+            "messaging.destination.partition.id",
+            Arc::<str>::from(message.partition().to_string()),
+        );
+        let group = KeyValue::new("messaging.consumer.group.name", Arc::<str>::from(group));
         let mut attributes = Vec::with_capacity(12);
         attributes.extend([
             KeyValue::new("messaging.system", "kafka"),
-            KeyValue::new("messaging.destination.name", topic.to_owned()),
+            destination.clone(),
             KeyValue::new("messaging.operation.type", "process"),
             KeyValue::new("messaging.operation.name", "process"),
-            KeyValue::new(
-                "messaging.destination.partition.id",
-                message.partition().to_string(),
-            ),
+            partition_id.clone(),
             KeyValue::new("messaging.kafka.offset", message.offset()),
-            KeyValue::new("messaging.consumer.group.name", group.to_owned()),
+            group.clone(),
             KeyValue::new(
                 "messaging.message.body.size",
                 message.payload().map_or(0, <[u8]>::len) as i64,
@@ -86,15 +87,30 @@ impl ConsumeScope {
         }
         attributes.extend(extracted.attributes());
 
-        let tracer = tracer();
-        let span = tracer
-            .span_builder(format!("process {topic}"))
+        let builder = SpanBuilder::from_name(format!("process {topic}"))
             .with_kind(SpanKind::Consumer)
             .with_attributes(attributes)
-            .with_links(extracted.span_links())
-            .start_with_context(&tracer, &extracted.context);
+            .with_links(extracted.span_links());
+        let (span, metrics) = instruments::start_span(builder, &extracted.context);
+        let process = metrics.map(|metrics| {
+            let mut attributes = Vec::with_capacity(6);
+            attributes.extend([
+                KeyValue::new("messaging.system", "kafka"),
+                destination,
+                partition_id,
+                group,
+                // Kafka's consumer delivers records by polling: the conventions' `poll`.
+                KeyValue::new("messaging.operation.name", "poll"),
+            ]);
+            metrics.consumed_messages.add(1, &attributes);
+            if let Some(last) = attributes.last_mut() {
+                *last = KeyValue::new("messaging.operation.name", "process");
+            }
+            Measurement::new(&metrics.process_duration, started, attributes)
+        });
         Self {
             cx: extracted.context.with_span(span),
+            process,
             ended: false,
         }
     }
@@ -130,29 +146,34 @@ impl ConsumeScope {
 
     /// Ends the span: the message was processed.
     pub fn end_ok(mut self) {
-        self.ended = true;
-        self.cx.span().end();
+        self.end(None);
     }
 
     /// Ends the span as failed with this `error.type` (a low-cardinality kind, never a value
     /// from the message).
     pub fn end_error(mut self, error_type: &str) {
-        self.ended = true;
-        self.fail(error_type);
+        self.end(Some(error_type));
     }
 
-    fn fail(&self, error_type: &str) {
+    fn end(&mut self, error_type: Option<&str>) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
         let span = self.cx.span();
-        span.set_attribute(KeyValue::new("error.type", error_type.to_owned()));
-        span.set_status(Status::error(error_type.to_owned()));
+        if let Some(error_type) = error_type {
+            span.set_attribute(KeyValue::new("error.type", error_type.to_owned()));
+            span.set_status(Status::error(error_type.to_owned()));
+        }
         span.end();
+        if let Some(process) = self.process.take() {
+            process.record(error_type);
+        }
     }
 }
 
 impl Drop for ConsumeScope {
     fn drop(&mut self) {
-        if !self.ended {
-            self.fail("abandoned");
-        }
+        self.end(Some("abandoned"));
     }
 }

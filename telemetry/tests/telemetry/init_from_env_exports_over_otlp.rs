@@ -33,6 +33,8 @@ use prost::Message as _;
 use serde_json::Value;
 use tokio::runtime::Runtime;
 
+use crate::support::child::{self, assert_child, assert_succeeded};
+
 /// One HTTP request received by the [`Recorder`].
 #[derive(Clone)]
 struct Received {
@@ -88,52 +90,15 @@ async fn record(
     StatusCode::OK
 }
 
-/// The name libtest knows `test`, a test of this module, by: its path without the crate.
-fn test_path(test: &str) -> String {
-    let module = module_path!()
-        .split_once("::")
-        .map_or(module_path!(), |(_, module)| module);
-    format!("{module}::{test}")
-}
-
-/// The ignored test `name` of this module, to be run in a child process with `env` (and without
-/// every other `OTEL_*`/`RUST_LOG` variable of ours).
+/// The ignored test `name` of this module, to be run in a child process with `env` (see
+/// [`child::command`]).
 fn child_command(name: &str, env: &[(&str, String)]) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command.args([
-        &test_path(name),
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("OTEL_") || key == "RUST_LOG" {
-            command.env_remove(key);
-        }
-    }
-    command.env("TELEMETRY_TEST_CHILD", name);
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command
+    child::command(module_path!(), name, env)
 }
 
-/// Runs the ignored test `name` in a child process (see [`child_command`]) to its end.
+/// Runs the ignored test `name` of this module in a child process to its end.
 fn run_child(name: &str, env: &[(&str, String)]) -> Output {
-    let output = child_command(name, env).output().expect("child runs");
-    assert_succeeded(name, &output);
-    output
-}
-
-/// The child ran its one test and it passed (a filter that matches no test succeeds too).
-fn assert_succeeded(name: &str, output: &Output) {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("test result: ok. 1 passed"),
-        "child {name} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    child::run(module_path!(), name, env)
 }
 
 /// Reads the child's output up to and including the first line holding `marker`; returns it all.
@@ -166,14 +131,6 @@ fn json_lines(stderr: &[u8]) -> Vec<Value> {
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .collect()
-}
-
-fn assert_child(name: &str) {
-    assert_eq!(
-        std::env::var("TELEMETRY_TEST_CHILD").as_deref(),
-        Ok(name),
-        "this test is run by its parent test, in a child process"
-    );
 }
 
 fn thread_count() -> usize {

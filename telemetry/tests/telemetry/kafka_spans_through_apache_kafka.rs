@@ -17,42 +17,12 @@ use hop_telemetry::kafka::{ConsumeScope, OutgoingRecord, QUEUE_TIME_ATTRIBUTE};
 use opentelemetry::Value;
 use opentelemetry::context::FutureExt;
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::message::{Headers, Message, Timestamp};
 use rdkafka::producer::FutureRecord;
 
-use crate::support::kafka::{consumer, finished, producer, receive, root_context, spans, the_span};
-
-/// The shared broker's bootstrap servers and a new one-partition topic on it whose records carry
-/// the broker's append time.
-async fn shared_topic(prefix: &str) -> (String, String) {
-    let bootstrap = tokio::task::spawn_blocking(|| {
-        fixtures::shared::kafka()
-            .expect("the run's shared Apache Kafka")
-            .bootstrap
-            .clone()
-    })
-    .await
-    .unwrap();
-    let topic = unique(prefix);
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
-        .expect("admin client");
-    let new = NewTopic::new(&topic, 1, TopicReplication::Fixed(1))
-        .set("message.timestamp.type", "LogAppendTime");
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin
-        .create_topics([&new], &options)
-        .await
-        .expect("CreateTopics answered");
-    for result in results {
-        result.unwrap_or_else(|(topic, code)| panic!("creating {topic}: {code}"));
-    }
-    (bootstrap, topic)
-}
+use crate::support::kafka::{
+    consumer, finished, producer, receive, root_context, shared_topic, spans, the_span,
+};
 
 fn millis(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64

@@ -7,8 +7,6 @@
 //! broker takes. Beside it, cases with no broker at all: a send with nobody listening fails with
 //! `error.type`, and consumer scopes end with errors, as abandoned, or with bad headers named.
 
-use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use fixtures::testkit::attr_value;
@@ -19,61 +17,9 @@ use opentelemetry::context::FutureExt;
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt};
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Message, OwnedHeaders, OwnedMessage, Timestamp};
-use rdkafka::mocking::MockCluster;
 use rdkafka::producer::FutureProducer;
 
-use crate::support::kafka::{self, assert_send, root_context, spans, the_span};
-
-/// librdkafka's mock cluster on its own thread (it is not `Send`), stopped on drop.
-struct Cluster {
-    bootstrap: String,
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Cluster {
-    fn start(topics: &[&str], round_trip: Option<Duration>) -> Self {
-        let topics: Vec<String> = topics.iter().map(|topic| (*topic).to_owned()).collect();
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let cluster = MockCluster::new(1).expect("mock cluster starts");
-            for topic in &topics {
-                cluster.create_topic(topic, 1, 1).expect("topic created");
-            }
-            if let Some(delay) = round_trip {
-                cluster
-                    .broker_round_trip_time(1, delay)
-                    .expect("round trip time set");
-            }
-            ready_tx
-                .send(cluster.bootstrap_servers())
-                .expect("test waits for the cluster");
-            let _ = stop_rx.recv();
-        });
-        let bootstrap = ready_rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("mock cluster did not start");
-        Self {
-            bootstrap,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-
-    fn producer(&self) -> TracedProducer {
-        kafka::producer(&self.bootstrap)
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
+use crate::support::kafka::{Cluster, assert_send, root_context, spans, the_span};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_span_lasts_until_a_slow_brokers_ack() {

@@ -2,10 +2,11 @@
 //!
 //! They share one process and run on parallel threads, so none of them may change what another
 //! sees: the tests that need the global providers, propagator and `tracing` subscriber share
-//! one installation (`support::kafka::spans`) and tell their spans apart by topic and trace
-//! id; a test that needs a `tracing` subscriber of its own sets it for its thread only; and
-//! `hop_telemetry::init`, which reads the `OTEL_*` variables and installs everything for good, runs
-//! in child processes of this binary (`init_from_env_exports_over_otlp`).
+//! one installation (`support::kafka::spans`) and tell their spans and metrics apart by topic,
+//! group and trace id; a test that needs a `tracing` subscriber of its own sets it for its
+//! thread only; and what needs a process without providers, or `hop_telemetry::init`, which
+//! reads the `OTEL_*` variables and installs everything for good, runs in child processes of
+//! this binary (`support::child`).
 
 mod support;
 
@@ -14,8 +15,16 @@ mod datadog_propagation_round_trips;
 mod garbage_headers_are_ignored_with_a_reason;
 #[cfg(feature = "otlp")]
 mod init_from_env_exports_over_otlp;
+#[cfg(all(feature = "kafka", feature = "otlp"))]
+mod kafka_enqueue_under_a_lock_then_await_the_delivery;
 #[cfg(feature = "kafka")]
 mod kafka_header_hygiene;
+#[cfg(all(feature = "kafka", feature = "otlp"))]
+mod kafka_messaging_metrics_follow_the_conventions;
+#[cfg(all(feature = "kafka", feature = "otlp"))]
+mod kafka_metrics_start_when_telemetry_is_installed;
+#[cfg(all(feature = "kafka", feature = "otlp"))]
+mod kafka_settle_span_links_the_transactions_records;
 #[cfg(all(feature = "kafka", feature = "otlp"))]
 mod kafka_spans_through_apache_kafka;
 #[cfg(all(feature = "kafka", feature = "otlp"))]

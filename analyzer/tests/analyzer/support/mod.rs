@@ -434,11 +434,21 @@ pub struct TopicReader {
 
 impl TopicReader {
     fn new(brokers: &str, topic: &str) -> TopicReader {
+        TopicReader::with_isolation(brokers, topic, "read_committed")
+    }
+
+    /// A reader that also sees the records of transactions not committed (yet, or ever).
+    pub fn uncommitted(brokers: &str, topic: &str) -> TopicReader {
+        TopicReader::with_isolation(brokers, topic, "read_uncommitted")
+    }
+
+    fn with_isolation(brokers: &str, topic: &str, isolation: &str) -> TopicReader {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .set("group.id", unique("reader"))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
+            .set("isolation.level", isolation)
             .create()
             .unwrap();
         consumer.subscribe(&[topic]).unwrap();
@@ -453,7 +463,7 @@ impl TopicReader {
     pub async fn wait_until(
         &mut self,
         timeout: Duration,
-        mut done: impl FnMut(&[OwnedMessage]) -> bool,
+        mut done: impl FnMut(&BaseConsumer, &[OwnedMessage]) -> bool,
     ) -> &[OwnedMessage] {
         let what = format!("records on {}", self.topic);
         let (consumer, seen) = (&self.consumer, &mut self.seen);
@@ -465,7 +475,7 @@ impl TopicReader {
                 seen.push(m.detach());
                 wait = Duration::ZERO;
             }
-            std::future::ready(done(seen).then_some(()))
+            std::future::ready(done(consumer, seen).then_some(()))
         })
         .await;
         &self.seen
@@ -473,22 +483,27 @@ impl TopicReader {
 
     /// Waits for `count` records.
     pub async fn wait_for(&mut self, count: usize, timeout: Duration) -> Vec<OwnedMessage> {
-        self.wait_until(timeout, |seen| seen.len() >= count)
+        self.wait_until(timeout, |_, seen| seen.len() >= count)
             .await
             .to_vec()
     }
 
     /// Reads up to the end the topic has now (its high watermarks) and returns every record
     /// seen. Once whoever writes to the topic has stopped, that is everything it will ever hold:
-    /// what "nothing more arrives" means, without waiting out a window.
+    /// what "nothing more arrives" means, without waiting out a window. The end is a position,
+    /// not a count: transactions leave commit markers in the log that take offsets but are no
+    /// records (the consumer's position moves past them).
     pub async fn read_to_end(&mut self) -> Vec<OwnedMessage> {
-        let records = tokio::task::block_in_place(|| records_on(&self.consumer, &self.topic));
-        self.wait_for(records, WAIT).await
+        let ends = tokio::task::block_in_place(|| ends_of(&self.consumer, &self.topic));
+        let topic = self.topic.clone();
+        self.wait_until(WAIT, |consumer, _| reached(consumer, &topic, &ends))
+            .await
+            .to_vec()
     }
 }
 
-/// How many records `topic` holds, summed over its partitions.
-fn records_on(client: &BaseConsumer, topic: &str) -> usize {
+/// Per partition of `topic`: its log start and high watermark.
+fn ends_of(client: &BaseConsumer, topic: &str) -> Vec<(i32, i64, i64)> {
     let metadata = client
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("the topic's metadata");
@@ -498,9 +513,23 @@ fn records_on(client: &BaseConsumer, topic: &str) -> usize {
             let (low, high) = client
                 .fetch_watermarks(topic, p, Duration::from_secs(10))
                 .expect("the partition's watermarks");
-            (high - low) as usize
+            (p, low, high)
         })
-        .sum()
+        .collect()
+}
+
+/// Whether `client` has read every partition of `topic` up to `ends`.
+fn reached(client: &BaseConsumer, topic: &str, ends: &[(i32, i64, i64)]) -> bool {
+    let Ok(positions) = client.position() else {
+        return false;
+    };
+    ends.iter().all(|&(partition, low, high)| {
+        high <= low
+            || positions
+                .find_partition(topic, partition)
+                .and_then(|p| p.offset().to_raw())
+                .is_some_and(|position| position >= high)
+    })
 }
 
 /// The verdicts among `records`, by transaction id.
@@ -649,4 +678,16 @@ pub fn header_pairs(m: &OwnedMessage) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The analyzer's process, killed if the test ends (a failed assertion) before it exits.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }

@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+#[cfg(feature = "otlp")]
+pub mod child;
 #[cfg(all(feature = "kafka", feature = "otlp"))]
 pub mod kafka;
 
