@@ -697,7 +697,10 @@ async fn settle_periodically(
             return Ok(());
         }
     }
-    let mut tick = tokio::time::interval(interval.max(Duration::from_millis(1)));
+    // The first commit comes one interval after the start, not at once: an interval is the
+    // longest a verdict waits to become visible, and the shortest batch an operator asked for.
+    let period = interval.max(Duration::from_millis(1));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

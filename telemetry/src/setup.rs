@@ -317,6 +317,7 @@ impl Builder {
         let tracer_provider = tracer_builder.build();
 
         let mut meter_builder = SdkMeterProvider::builder().with_resource(resource);
+        let exports_metrics = metric_exporter.is_some();
         if let Some(exporter) = metric_exporter {
             meter_builder = meter_builder.with_periodic_exporter(exporter);
         }
@@ -347,7 +348,11 @@ impl Builder {
             .map_err(|_| Error::SubscriberAlreadySet)?;
 
         opentelemetry::global::set_tracer_provider(tracer_provider.clone());
-        opentelemetry::global::set_meter_provider(meter_provider.clone());
+        // A provider with no reader logs an error for every observable instrument made from it;
+        // without an export, the global no-op meter is the quiet and cheaper choice.
+        if exports_metrics {
+            opentelemetry::global::set_meter_provider(meter_provider.clone());
+        }
         opentelemetry::global::set_text_map_propagator(propagator.clone());
         propagation::set_global(propagator);
         // Only now is there a subscriber to receive the warning.
