@@ -25,14 +25,14 @@ use bolt::message::map_message_view;
 use bolt::packstream::raw_int;
 use bolt::{Limits, Map, MapView, Version};
 use bolt_tracer::conventions::attribute::{
-    DB_NAMESPACE, DB_QUERY_TYPE, DB_RESPONSE_RETURNED_ROWS, DB_RESPONSE_STATUS_CODE,
-    DB_SYSTEM_NAME, ERROR_TYPE, NEO4J_BOLT_TRANSLATED, NEO4J_BOLT_UPSTREAM_VERSION,
-    NEO4J_GQL_STATUS, NEO4J_RESULT_ENDING, NEO4J_SERVER_T_FIRST_MS, NEO4J_SERVER_T_LAST_MS,
-    NETWORK_PROTOCOL_NAME, NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS, SERVER_PORT,
+    DB_NAMESPACE, DB_QUERY_TYPE, DB_RESPONSE_RETURNED_ROWS, DB_RESPONSE_STATUS_CODE, ERROR_TYPE,
+    NEO4J_BOLT_TRANSLATED, NEO4J_BOLT_UPSTREAM_VERSION, NEO4J_GQL_STATUS, NEO4J_RESULT_ENDING,
+    NEO4J_SERVER_T_FIRST_MS, NEO4J_SERVER_T_LAST_MS, NETWORK_PROTOCOL_NAME,
+    NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS, SERVER_PORT,
 };
 use bolt_tracer::conventions::{
     ATTRS_ADDED_AT_END, DEFAULT_MAX_TEXT_LEN, Instruments, PROTOCOL_NAME, QueryCache, ResultEnding,
-    SYSTEM_NAME, stats_attribute,
+    stats_attribute, system_attributes,
 };
 
 /// The instrumentation scope of the proxy's spans and metrics.
@@ -159,15 +159,15 @@ impl Queries {
         // Shared strings: copying these into every span is a reference count, not an
         // allocation.
         let version = |v: Version| -> Arc<str> { v.to_string().into() };
-        let base = vec![
-            KeyValue::new(DB_SYSTEM_NAME, SYSTEM_NAME),
+        let mut base = system_attributes();
+        base.extend([
             KeyValue::new(SERVER_ADDRESS, facts.server_address.clone()),
             KeyValue::new(SERVER_PORT, facts.server_port),
             KeyValue::new(NETWORK_PROTOCOL_NAME, PROTOCOL_NAME),
             KeyValue::new(NETWORK_PROTOCOL_VERSION, version(facts.client_version)),
             KeyValue::new(NEO4J_BOLT_UPSTREAM_VERSION, version(facts.upstream_version)),
             KeyValue::new(NEO4J_BOLT_TRANSLATED, facts.translated),
-        ];
+        ]);
         Queries {
             tracing,
             base,

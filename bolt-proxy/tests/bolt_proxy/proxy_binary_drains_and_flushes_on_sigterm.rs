@@ -1,11 +1,12 @@
 //! The `bolt-proxy` binary in front of Neo4j, on SIGTERM: stops accepting, lets the query in
 //! flight finish within the grace period, flushes its spans over real OTLP/HTTP, and exits 0.
 //! The spans are read by an OTLP collector of the test's own (`fixtures::otlp::Collector`),
-//! decoded with `opentelemetry-proto` as a real collector would.
+//! decoded with `opentelemetry-proto` as a real collector would. It runs with
+//! `OTEL_SEMCONV_STABILITY_OPT_IN=database/dup`, so its spans carry the old `db.system` too.
 
 use std::time::Duration;
 
-use crate::proxy_support::otlp::{spawn_proxy_binary, start_collector};
+use crate::proxy_support::otlp::{spawn_proxy_binary_with_env, start_collector};
 use crate::proxy_support::{RawClient, neo4j};
 use bolt::{Map, Response, Version};
 use fixtures::testkit::send_signal;
@@ -16,11 +17,12 @@ async fn sigterm_drains_in_flight_queries_flushes_spans_and_exits_0() {
     let neo4j = neo4j();
     let collector = start_collector().await;
     // Long batch delay: spans can only arrive through the flush at shutdown.
-    let (mut child, addr) = spawn_proxy_binary(
+    let (mut child, addr) = spawn_proxy_binary_with_env(
         &neo4j.addr().to_string(),
         &collector,
         600_000,
         &["--shutdown-grace", "5"],
+        &[("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database/dup")],
     )
     .await;
 
@@ -80,4 +82,12 @@ async fn sigterm_drains_in_flight_queries_flushes_spans_and_exits_0() {
         [5, 300_000],
         "both query spans flushed at exit: {spans:?}"
     );
+    for s in &spans {
+        assert_eq!(s.str_attr("db.system.name"), Some("neo4j"), "{s:#?}");
+        assert_eq!(
+            s.str_attr("db.system"),
+            Some("neo4j"),
+            "database/dup: {s:#?}"
+        );
+    }
 }

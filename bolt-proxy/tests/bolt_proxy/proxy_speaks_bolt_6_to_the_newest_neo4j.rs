@@ -78,6 +78,11 @@ async fn the_6_x_driver_speaks_bolt_6_through_the_proxy() {
             Some("6.0"),
             "{s:#?}"
         );
+        assert_eq!(
+            s.str_attr("db.system"),
+            None,
+            "only with database/dup: {s:#?}"
+        );
         assert_eq!(s.str_attr("neo4j.bolt.upstream_version"), Some("6.0"));
         assert_eq!(s.bool_attr("neo4j.bolt.translated"), Some(false));
         if s.status_code == StatusCode::Unset {

@@ -4,6 +4,10 @@
 
 /// `db.system.name`: always [`SYSTEM_NAME`](super::SYSTEM_NAME).
 pub const DB_SYSTEM_NAME: &str = "db.system.name";
+/// `db.system`: the name `db.system.name` had before the database conventions became stable,
+/// which some backends still read (Datadog's span type); only with
+/// `OTEL_SEMCONV_STABILITY_OPT_IN=database/dup` (see [`system_attributes`](super::system_attributes)).
+pub const DB_SYSTEM: &str = "db.system";
 /// `db.namespace`: the database the query ran on.
 pub const DB_NAMESPACE: &str = "db.namespace";
 /// `db.query.text`: the normalised text (no literal, no parameter value), cut at a length limit.

@@ -32,6 +32,37 @@ pub const TRANSACTION_SPAN_NAME: &str = "transaction";
 /// The name of the event on a query slower than the configured threshold (wrappers).
 pub const SLOW_QUERY_EVENT: &str = "slow query";
 
+/// The attributes naming the database system on every span: `db.system.name`, and also the
+/// older `db.system` when the environment variable `OTEL_SEMCONV_STABILITY_OPT_IN` lists
+/// `database/dup`, OpenTelemetry's switch for emitting both names while backends migrate.
+/// The variable is read once per process.
+pub fn system_attributes() -> Vec<opentelemetry::KeyValue> {
+    static DUPLICATE: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+        duplicates_database_names(
+            std::env::var("OTEL_SEMCONV_STABILITY_OPT_IN")
+                .ok()
+                .as_deref(),
+        )
+    });
+    let mut attributes = vec![opentelemetry::KeyValue::new(
+        attribute::DB_SYSTEM_NAME,
+        SYSTEM_NAME,
+    )];
+    if *DUPLICATE {
+        attributes.push(opentelemetry::KeyValue::new(
+            attribute::DB_SYSTEM,
+            SYSTEM_NAME,
+        ));
+    }
+    attributes
+}
+
+/// Whether an `OTEL_SEMCONV_STABILITY_OPT_IN` value (a comma-separated list) asks for the old
+/// database attribute names beside the new ones.
+fn duplicates_database_names(opt_in: Option<&str>) -> bool {
+    opt_in.is_some_and(|v| v.split(',').any(|item| item.trim() == "database/dup"))
+}
+
 /// Default longest `db.query.text`, in bytes.
 pub const DEFAULT_MAX_TEXT_LEN: usize = 2048;
 
@@ -42,3 +73,18 @@ pub const DEFAULT_CACHE_BYTES: usize = 4 << 20;
 /// `t_first` and `t_last`, the query type, and one update counter. Spans are created with room
 /// for them, as growing a span's attribute vector showed in per-query profiles.
 pub const ATTRS_ADDED_AT_END: usize = 5;
+
+#[cfg(test)]
+mod tests {
+    use super::duplicates_database_names;
+
+    #[test]
+    fn only_database_dup_duplicates_the_system_name() {
+        assert!(duplicates_database_names(Some("database/dup")));
+        assert!(duplicates_database_names(Some("http, database/dup")));
+        assert!(!duplicates_database_names(Some("database")));
+        assert!(!duplicates_database_names(Some("http/dup")));
+        assert!(!duplicates_database_names(Some("")));
+        assert!(!duplicates_database_names(None));
+    }
+}

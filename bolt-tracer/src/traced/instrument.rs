@@ -17,13 +17,13 @@ use opentelemetry::{Context, KeyValue};
 use super::stats::{QueryStatistics, Sample};
 use crate::conventions::attribute::{
     DB_NAMESPACE, DB_QUERY_PARAMETER_PREFIX, DB_QUERY_SLOW, DB_QUERY_TYPE,
-    DB_RESPONSE_RETURNED_ROWS, DB_RESPONSE_STATUS_CODE, DB_SYSTEM_NAME, DURATION_MS, ERROR_TYPE,
+    DB_RESPONSE_RETURNED_ROWS, DB_RESPONSE_STATUS_CODE, DURATION_MS, ERROR_TYPE,
     NEO4J_RESULT_ENDING, NEO4J_SERVER_T_FIRST_MS, NEO4J_SERVER_T_LAST_MS, NETWORK_PROTOCOL_NAME,
     NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS, SERVER_PORT, THRESHOLD_MS,
 };
 use crate::conventions::{
     ATTRS_ADDED_AT_END, Instruments, PROTOCOL_NAME, PreparedQuery, QueryCache, ResultEnding,
-    SLOW_QUERY_EVENT, SYSTEM_NAME, TRANSACTION_SPAN_NAME, UpdateCounter,
+    SLOW_QUERY_EVENT, TRANSACTION_SPAN_NAME, UpdateCounter, system_attributes,
 };
 
 /// How a query's result ended: read to the end (or consumed by `run`), or one of the
@@ -103,10 +103,8 @@ impl Instrumentation {
         // Every string here is reference-counted: these are cloned into each query's span, and
         // cloning an owned string value would allocate and copy it every time.
         let shared = |v: &str| opentelemetry::Value::String(Arc::<str>::from(v).into());
-        let mut common = vec![
-            KeyValue::new(DB_SYSTEM_NAME, SYSTEM_NAME),
-            KeyValue::new(NETWORK_PROTOCOL_NAME, PROTOCOL_NAME),
-        ];
+        let mut common = system_attributes();
+        common.push(KeyValue::new(NETWORK_PROTOCOL_NAME, PROTOCOL_NAME));
         if let Some(addr) = &options.server_address {
             common.push(KeyValue::new(SERVER_ADDRESS, shared(addr)));
         }

@@ -119,7 +119,18 @@ pub async fn spawn_proxy_binary(
     batch_delay_ms: u64,
     extra_args: &[&str],
 ) -> (Child, SocketAddr) {
-    spawn_proxy_binary_logging(upstream, collector, batch_delay_ms, extra_args, None).await
+    spawn(upstream, collector, batch_delay_ms, extra_args, None, &[]).await
+}
+
+/// [`spawn_proxy_binary`] with these environment variables added.
+pub async fn spawn_proxy_binary_with_env(
+    upstream: &str,
+    collector: &Collector,
+    batch_delay_ms: u64,
+    extra_args: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, SocketAddr) {
+    spawn(upstream, collector, batch_delay_ms, extra_args, None, env).await
 }
 
 /// [`spawn_proxy_binary`], writing its log at `trace` level into `log` when given.
@@ -129,6 +140,17 @@ pub async fn spawn_proxy_binary_logging(
     batch_delay_ms: u64,
     extra_args: &[&str],
     log: Option<&std::path::Path>,
+) -> (Child, SocketAddr) {
+    spawn(upstream, collector, batch_delay_ms, extra_args, log, &[]).await
+}
+
+async fn spawn(
+    upstream: &str,
+    collector: &Collector,
+    batch_delay_ms: u64,
+    extra_args: &[&str],
+    log: Option<&std::path::Path>,
+    env: &[(&str, &str)],
 ) -> (Child, SocketAddr) {
     let (level, stderr) = match log {
         Some(path) => ("trace", Stdio::from(std::fs::File::create(path).unwrap())),
@@ -142,6 +164,7 @@ pub async fn spawn_proxy_binary_logging(
         .env("OTEL_SERVICE_NAME", "bolt-proxy-test")
         .env("OTEL_BSP_SCHEDULE_DELAY", batch_delay_ms.to_string())
         .env("RUST_LOG", level)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(stderr)
         .kill_on_drop(true)
