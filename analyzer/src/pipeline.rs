@@ -543,6 +543,7 @@ impl Pipeline {
             key: message.key(),
             payload: message.payload().unwrap_or_default(),
             headers: Some(headers.clone()),
+            key_on_span: false,
         };
         let mut tries = 0u32;
         loop {

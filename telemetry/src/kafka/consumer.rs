@@ -14,6 +14,7 @@ use opentelemetry::trace::{SpanBuilder, SpanContext, SpanKind, Status, TraceCont
 use opentelemetry::{Context, ContextGuard, KeyValue};
 use rdkafka::message::Message;
 
+use super::MESSAGE_KEY;
 use super::extract_headers_with;
 use super::instruments::{self, Measurement};
 use crate::propagation::{Propagator, propagator};
@@ -46,6 +47,14 @@ impl ConsumeScope {
         Self::start_with(&propagator(), message, group)
     }
 
+    /// Records `message`'s key (when it is UTF-8) on the span as [`MESSAGE_KEY`]. Keys are not
+    /// recorded otherwise: only for keys that carry no value a trace must not show.
+    pub fn record_key<M: Message>(&self, message: &M) {
+        if let Some(key) = message.key().and_then(|key| std::str::from_utf8(key).ok()) {
+            self.set_attribute(KeyValue::new(MESSAGE_KEY, key.to_owned()));
+        }
+    }
+
     /// Like [`Self::start`], with a given propagator.
     pub fn start_with<M: Message>(propagator: &Propagator, message: &M, group: &str) -> Self {
         let started = Instant::now();
@@ -72,9 +81,6 @@ impl ConsumeScope {
                 message.payload().map_or(0, <[u8]>::len) as i64,
             ),
         ]);
-        if let Some(key) = message.key().and_then(|key| std::str::from_utf8(key).ok()) {
-            attributes.push(KeyValue::new("messaging.kafka.message.key", key.to_owned()));
-        }
         if let Some(queued_at) = message.timestamp().to_millis() {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)

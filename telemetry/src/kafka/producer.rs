@@ -23,13 +23,16 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::producer::future_producer::{DeliveryFuture, FutureRecord, OwnedDeliveryResult};
 use rdkafka::util::{AsyncRuntime, DefaultRuntime, Timeout};
 
+use super::MESSAGE_KEY;
 use super::instruments::{self, MessagingMetrics};
 use super::{error_type, inject_headers};
 
 /// How long `send` waits before trying a full queue again (as `FutureProducer::send`).
 const QUEUE_FULL_RETRY: Duration = Duration::from_millis(100);
 
-/// A record to send. The key is an identifier (it is recorded on the span), never a secret.
+/// A record to send. Its key is not recorded on the span unless the caller says it may be
+/// ([`Self::with_key_on_span`]): keys are often identifiers that are themselves values (a card
+/// or an account number).
 #[derive(Debug)]
 pub struct OutgoingRecord<'a> {
     /// Destination topic.
@@ -40,6 +43,8 @@ pub struct OutgoingRecord<'a> {
     pub payload: &'a [u8],
     /// Headers to send; trace headers among them are replaced by the send span's.
     pub headers: Option<OwnedHeaders>,
+    /// Whether the key (when it is UTF-8) goes on the span as [`MESSAGE_KEY`].
+    pub key_on_span: bool,
 }
 
 impl<'a> OutgoingRecord<'a> {
@@ -50,7 +55,15 @@ impl<'a> OutgoingRecord<'a> {
             key: Some(key),
             payload,
             headers: None,
+            key_on_span: false,
         }
+    }
+
+    /// Records the key on the send span as [`MESSAGE_KEY`]: only for keys that carry no value a
+    /// trace must not show.
+    pub fn with_key_on_span(mut self) -> Self {
+        self.key_on_span = true;
+        self
     }
 
     /// Sends these headers too (non-trace headers are kept as they are).
@@ -272,8 +285,12 @@ impl<C: ClientContext + 'static, R: AsyncRuntime> TracedProducer<C, R> {
             KeyValue::new("messaging.operation.name", "send"),
             KeyValue::new("messaging.message.body.size", record.payload.len() as i64),
         ]);
-        if let Some(key) = record.key.and_then(|key| std::str::from_utf8(key).ok()) {
-            attributes.push(KeyValue::new("messaging.kafka.message.key", key.to_owned()));
+        if let Some(key) = record
+            .key
+            .filter(|_| record.key_on_span)
+            .and_then(|key| std::str::from_utf8(key).ok())
+        {
+            attributes.push(KeyValue::new(MESSAGE_KEY, key.to_owned()));
         }
         attributes.extend(self.server.iter().cloned());
         let builder = SpanBuilder::from_name(format!("send {}", record.topic))

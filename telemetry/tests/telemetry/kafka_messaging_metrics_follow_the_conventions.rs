@@ -14,8 +14,8 @@ use rdkafka::message::{OwnedMessage, Timestamp};
 use rdkafka::producer::FutureProducer;
 
 use crate::support::kafka::{
-    Cluster, DURATION_BUCKETS, Data, attributes, consumer, metric_points, points_of, producer,
-    receive, shared_topic, spans,
+    Cluster, DURATION_BUCKETS, Data, attributes, consumer, finished, metric_points, points_of,
+    producer, receive, shared_topic, spans,
 };
 
 /// Every attribute a messaging metric of ours may carry: the conventions' low-cardinality ones.
@@ -227,7 +227,7 @@ async fn a_failed_send_is_measured_with_its_error_type() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_key_payload_or_offset_is_a_metric_attribute() {
+async fn no_key_payload_or_offset_is_a_metric_or_span_attribute() {
     spans();
     let topic = unique("metrics_no_literals");
     let secret = "4711-secret-4711";
@@ -282,6 +282,16 @@ async fn no_key_payload_or_offset_is_a_metric_attribute() {
                 "{} has {value:?}",
                 point.name
             );
+        }
+    }
+    // Nor, without the caller's opt-in, on the spans: the record key is a value too.
+    for name in [format!("send {topic}"), format!("process {topic}")] {
+        let spans = finished(&name);
+        assert!(!spans.is_empty(), "no span {name}");
+        for span in spans {
+            for kv in &span.attributes {
+                assert!(!kv.value.to_string().contains(secret), "{name} has {kv:?}");
+            }
         }
     }
 }

@@ -40,7 +40,7 @@ async fn producer_span_ends_at_the_ack_and_the_consumer_span_is_its_child() {
     let before_send = SystemTime::now();
     let delivery = producer
         .send(
-            OutgoingRecord::new(&topic, b"tx-1", payload),
+            OutgoingRecord::new(&topic, b"tx-1", payload).with_key_on_span(),
             Duration::from_secs(5),
         )
         .with_context(root.clone())
@@ -153,10 +153,8 @@ async fn producer_span_ends_at_the_ack_and_the_consumer_span_is_its_child() {
         attr_value(&process, "messaging.operation.type"),
         Some("process".into())
     );
-    assert_eq!(
-        attr_value(&process, "messaging.kafka.message.key"),
-        Some("tx-1".into())
-    );
+    // The key is recorded only where the caller opts in, here on the send span alone.
+    assert_eq!(attr_value(&process, "messaging.kafka.message.key"), None);
     assert_eq!(
         attr_value(&process, "messaging.kafka.offset"),
         Some(Value::I64(delivery.offset))
@@ -240,6 +238,8 @@ async fn consecutive_messages_in_one_task_do_not_share_context() {
         let message = receive(&consumer).await;
         let key = String::from_utf8(message.key().unwrap().to_vec()).unwrap();
         let scope = ConsumeScope::start(&message, &group);
+        // The caller's opt-in for keys that may be shown.
+        scope.record_key(&message);
         let inside = scope
             .instrument(async {
                 tokio::task::yield_now().await;
@@ -275,6 +275,10 @@ async fn consecutive_messages_in_one_task_do_not_share_context() {
             .unwrap();
         assert_eq!(process.parent_span_id, send.span_context.span_id());
         assert_eq!(process.span_context.trace_id(), root.trace_id());
+        assert!(
+            attr_value(process, "messaging.kafka.message.key").is_some(),
+            "the key, recorded on request"
+        );
         assert_eq!(inside.trace_id(), root.trace_id());
         let work = works
             .iter()
