@@ -19,9 +19,7 @@
 //! refused record can show up later, even twice (seen in about one run in four). Each copy is
 //! a record of its own downstream, with a verdict of its own.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fixtures::testkit::eventually;
@@ -29,10 +27,9 @@ use fixtures::{ApacheKafka, ApacheKafkaOptions};
 use ingestor::KafkaConfig;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use serde_json::Value;
 
-use crate::support::{Harness, unique_topic, valid};
+use crate::support::load::{Answer, Load, assert_accepted_or_broker_unavailable, tally};
+use crate::support::{Harness, unique_topic};
 
 /// Concurrent clients per ingestor, each posting its next transaction once it has an answer.
 const WORKERS: usize = 8;
@@ -41,122 +38,8 @@ const WORKERS: usize = 8;
 const PATIENT: Duration = Duration::from_secs(30);
 /// The impatient ingestor's send timeout.
 const IMPATIENT: Duration = Duration::from_secs(2);
-
-/// One request and its answer.
-#[derive(Debug, Clone)]
-struct Answer {
-    id: String,
-    status: u16,
-    /// The `error` code of a refusal's body.
-    error: Option<String>,
-    sent: Instant,
-    answered: Instant,
-}
-
-impl Answer {
-    fn waited(&self) -> Duration {
-        self.answered - self.sent
-    }
-}
-
-/// The answers of one ingestor's workers.
-#[derive(Default)]
-struct Answers(Mutex<Vec<Answer>>);
-
-impl Answers {
-    fn snapshot(&self) -> Vec<Answer> {
-        self.0.lock().unwrap().clone()
-    }
-
-    fn count(&self, matching: impl Fn(&Answer) -> bool) -> usize {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|a| matching(a))
-            .count()
-    }
-}
-
-/// Workers posting to one ingestor until stopped.
-struct Load {
-    answers: Arc<Answers>,
-    stop: Arc<AtomicBool>,
-    workers: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(h: &Harness, name: &'static str, timeout: Duration) -> Load {
-        let answers = Arc::new(Answers::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let workers = (0..WORKERS)
-            .map(|worker| {
-                let (url, http) = (format!("{}/transactions", h.base), h.http.clone());
-                let (answers, stop) = (answers.clone(), stop.clone());
-                tokio::spawn(async move {
-                    let mut n = 0;
-                    while !stop.load(Ordering::Relaxed) {
-                        n += 1;
-                        let id = format!("{name}-{worker}-{n}");
-                        let sent = Instant::now();
-                        let response = http
-                            .post(&url)
-                            .header("content-type", "application/json")
-                            .body(valid(&id).to_string())
-                            // Only turns a hang into a failure: the ingestor answers within
-                            // its send timeout and a little slack.
-                            .timeout(timeout + Duration::from_secs(15))
-                            .send()
-                            .await
-                            .expect("the ingestor must answer");
-                        let status = response.status().as_u16();
-                        let error = if status == 202 {
-                            None
-                        } else {
-                            let body: Value = response.json().await.expect("a JSON refusal");
-                            body["error"].as_str().map(str::to_owned)
-                        };
-                        answers.0.lock().unwrap().push(Answer {
-                            id,
-                            status,
-                            error,
-                            sent,
-                            answered: Instant::now(),
-                        });
-                    }
-                })
-            })
-            .collect();
-        Load {
-            answers,
-            stop,
-            workers,
-        }
-    }
-
-    /// Waits until `count` answers satisfy `matching`; fails after `timeout` with `what`.
-    async fn wait_for(
-        &self,
-        what: &str,
-        timeout: Duration,
-        count: usize,
-        matching: impl Fn(&Answer) -> bool,
-    ) {
-        let answers = &self.answers;
-        eventually(what, timeout, || {
-            std::future::ready((answers.count(&matching) >= count).then_some(()))
-        })
-        .await
-    }
-
-    async fn stop(self) -> Vec<Answer> {
-        self.stop.store(true, Ordering::Relaxed);
-        for worker in self.workers {
-            worker.await.expect("worker");
-        }
-        self.answers.snapshot()
-    }
-}
+/// Past its send timeout and this, an unanswered request fails the test: the ingestor hangs.
+const HANG: Duration = Duration::from_secs(15);
 
 /// Partition 0's leader and in-sync replicas, as the cluster's metadata has them.
 fn partition_state(brokers: &str, topic: &str) -> Option<(i32, Vec<i32>)> {
@@ -244,7 +127,7 @@ async fn cluster_leader_loss_never_answers_202_unreplicated() {
     patient.wait_ready().await;
 
     // One broker lost: the leader, under load.
-    let load = Load::start(&patient, "patient", PATIENT);
+    let load = Load::start(&patient, "patient", WORKERS, PATIENT + HANG);
     load.wait_for(
         "100 accepted before the leader is lost",
         Duration::from_secs(60),
@@ -293,7 +176,7 @@ async fn cluster_leader_loss_never_answers_202_unreplicated() {
         .iter()
         .find(|b| **b != second_leader)
         .expect("a follower in sync");
-    let load = Load::start(&impatient, "impatient", IMPATIENT);
+    let load = Load::start(&impatient, "impatient", WORKERS, IMPATIENT + HANG);
     load.wait_for(
         "20 accepted before the second loss",
         Duration::from_secs(30),
@@ -345,17 +228,7 @@ async fn cluster_leader_loss_never_answers_202_unreplicated() {
     )
     .await;
     let answers = load.stop().await;
-    for answer in &answers {
-        match answer.status {
-            202 => {}
-            503 => assert_eq!(
-                answer.error.as_deref(),
-                Some("broker_unavailable"),
-                "{answer:?}"
-            ),
-            _ => panic!("neither 202 nor 503: {answer:?}"),
-        }
-    }
+    assert_accepted_or_broker_unavailable(&answers);
     // From the second kill until the restart, no request is accepted: a 202 then could only
     // be for a record on fewer than two brokers.
     let under_replicated: Vec<&Answer> = answers
@@ -388,67 +261,16 @@ async fn cluster_leader_loss_never_answers_202_unreplicated() {
     // Every 202 is on the topic exactly once; nothing is there that was not sent.
     patient_answers.extend(answers);
     let answers = patient_answers;
-    let records = impatient.read_all().await;
-    let mut on_topic: HashMap<String, usize> = HashMap::new();
-    for record in &records {
-        let id = String::from_utf8(record.key().expect("keyed").to_vec()).unwrap();
-        *on_topic.entry(id).or_default() += 1;
-    }
-    let sent: HashMap<&str, u16> = answers.iter().map(|a| (a.id.as_str(), a.status)).collect();
-    let strays: Vec<_> = on_topic
-        .keys()
-        .filter(|id| !sent.contains_key(id.as_str()))
-        .collect();
-    assert!(strays.is_empty(), "records nobody sent: {strays:?}");
-    let twice: Vec<String> = on_topic
-        .iter()
-        .filter(|(_, n)| **n > 1)
-        .filter(|(id, _)| sent.get(id.as_str()) == Some(&202))
-        .map(|(id, n)| {
-            let answer = answers.iter().find(|a| &a.id == id);
-            let offsets: Vec<i64> = records
-                .iter()
-                .filter(|r| r.key() == Some(id.as_bytes()))
-                .map(|r| r.offset())
-                .collect();
-            format!(
-                "{id} x{n} at offsets {offsets:?}: {:?} after {:?}, sent {:?} after the second kill",
-                answer.map(|a| a.status),
-                answer.map(Answer::waited),
-                answer.map(|a| a.sent.saturating_duration_since(second_kill)),
-            )
-        })
-        .collect();
-    assert!(
-        twice.is_empty(),
-        "accepted records written twice: {twice:#?}"
-    );
-    let refused_twice = on_topic
-        .iter()
-        .filter(|(id, n)| **n > 1 && sent.get(id.as_str()) == Some(&503))
-        .count();
-    let lost: Vec<&Answer> = answers
-        .iter()
-        .filter(|a| a.status == 202 && !on_topic.contains_key(&a.id))
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "{} of the 202s are not on the topic: {lost:?}",
-        lost.len()
-    );
-
-    let refused = answers.iter().filter(|a| a.status == 503).count();
-    let refused_but_stored = answers
-        .iter()
-        .filter(|a| a.status == 503 && on_topic.contains_key(&a.id))
-        .count();
+    let tally = tally(&answers, &impatient.read_all().await);
     println!(
-        "requests={} accepted={} refused={refused} refused_but_on_topic={refused_but_stored} \
-         refused_on_topic_twice={refused_twice} \
+        "requests={} accepted={} refused={} refused_but_on_topic={} refused_on_topic_twice={} \
          failover_ms={} longest_wait_across_failover_ms={} refusals_with_one_replica={} \
          refusal_wait_min_ms={} refusal_wait_max_ms={} back_after_restart_ms={}",
         answers.len(),
-        answers.len() - refused,
+        answers.len() - tally.refused,
+        tally.refused,
+        tally.refused_but_stored,
+        tally.refused_twice,
         failed_over.as_millis(),
         waited_across.as_millis(),
         refusal_times.len(),

@@ -6,6 +6,7 @@
 //! own; tests that stop, kill or pause the broker start a private one ([`Harness::start_private`])
 //! so that no other test sees the outage.
 
+pub mod load;
 mod otel;
 
 pub use otel::telemetry;
