@@ -3,14 +3,12 @@
 //! keeps being served within its usual latency, and each is closed by the server once the
 //! header read timeout has passed since it connected, not before.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fixtures::testkit::wait_until;
+use fixtures::testkit::slow::{SlowClients, ensure_descriptors};
 use http_edge::EdgeLimits;
 
-use crate::support::{Client, Edge, ensure_descriptors, get_once, median};
+use crate::support::{Edge, get_once, median};
 
 /// Slow connections held at once: half send half a header, half send nothing.
 const SLOW: usize = 3_000;
@@ -38,45 +36,19 @@ async fn slow_headers_are_closed_while_a_normal_client_keeps_its_latency() {
 
     let before = normal_client(&edge, SAMPLES).await;
 
-    let closed = Arc::new(AtomicUsize::new(0));
-    let mut watchers = Vec::with_capacity(SLOW);
-    // In batches, each accepted before the next is opened: a burst of thousands would overflow
-    // the kernel's accept queue and hold some connections back for seconds, and the header
-    // timeout runs from the accept.
-    for batch in 1..=SLOW / BATCH {
-        let mut opening = Vec::with_capacity(BATCH);
-        for i in 0..BATCH {
-            let connecting = Instant::now();
-            let mut client = Client::connect(edge.addr).await;
-            if i % 2 == 0 {
-                client
-                    .send(b"POST /transactions HTTP/1.1\r\nhost: edge.test\r\ncontent-ty")
-                    .await;
-            }
-            opening.push((connecting, client));
-        }
-        wait_until(
-            "the server to accept a batch of slow connections",
-            Duration::from_secs(20),
-            || edge.stats().open_connections >= batch * BATCH,
-        )
-        .await;
-        let accepted = Instant::now();
-        for (connecting, mut client) in opening {
-            let closed = closed.clone();
-            watchers.push(tokio::spawn(async move {
-                client.closed().await;
-                let at = Instant::now();
-                closed.fetch_add(1, Ordering::SeqCst);
-                (connecting, accepted, at)
-            }));
-        }
-    }
+    let slow = SlowClients::open(
+        edge.addr,
+        SLOW,
+        BATCH,
+        b"POST /transactions HTTP/1.1\r\nhost: edge.test\r\ncontent-ty",
+        || edge.stats().open_connections,
+    )
+    .await;
 
     let during = normal_client(&edge, SAMPLES).await;
     let stats = edge.stats();
     assert_eq!(
-        (stats.header_timeouts, closed.load(Ordering::SeqCst)),
+        (stats.header_timeouts, slow.closed()),
         (0, 0),
         "the normal client was measured after slow connections began to expire: the machine \
          is too slow for a {HEADER_TIMEOUT:?} timeout"
@@ -91,27 +63,8 @@ async fn slow_headers_are_closed_while_a_normal_client_keeps_its_latency() {
         "the normal client's median went from {before:?} to {during:?} (bound {bound:?})"
     );
 
-    wait_until(
-        "the server to close every slow connection",
-        HEADER_TIMEOUT + MARGIN + Duration::from_secs(10),
-        || closed.load(Ordering::SeqCst) == SLOW,
-    )
-    .await;
-    let mut latest = Duration::ZERO;
-    for watcher in watchers {
-        let (connecting, accepted, at) = watcher.await.unwrap();
-        assert!(
-            at - connecting >= HEADER_TIMEOUT,
-            "a slow connection was closed {:?} after it connected, before the timeout",
-            at - connecting
-        );
-        latest = latest.max(at - accepted);
-    }
+    let latest = slow.assert_closed_after(HEADER_TIMEOUT, MARGIN).await;
     println!("slowest close: {latest:?} after the connection was accepted");
-    assert!(
-        latest <= HEADER_TIMEOUT + MARGIN,
-        "a slow connection was still open {latest:?} after it was accepted"
-    );
     let stats = edge.stats();
     assert_eq!(stats.header_timeouts, SLOW as u64);
     assert_eq!(stats.open_connections, 0);

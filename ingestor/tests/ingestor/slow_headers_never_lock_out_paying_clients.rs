@@ -4,14 +4,11 @@
 //! slow connection is closed by the ingestor once the header read timeout has passed since it
 //! connected, not before (before the edge, all of them were still open after 35 s).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use fixtures::testkit::{unique, wait_until};
+use fixtures::testkit::slow::{SlowClients, accepted_connections, ensure_descriptors};
+use fixtures::testkit::unique;
 use ingestor::EdgeLimits;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::support::{Harness, valid};
 
@@ -51,48 +48,18 @@ async fn slow_headers_never_lock_out_paying_clients() {
 
     let before = pay(&h, &paying, &format!("{run}-before"), SAMPLES).await;
 
-    let closed = Arc::new(AtomicUsize::new(0));
-    let mut watchers = Vec::with_capacity(SLOW);
-    // In batches, each accepted before the next is opened: a burst of thousands would overflow
-    // the kernel's accept queue and hold some connections back for seconds, and the header
-    // timeout runs from the accept.
-    for batch in 1..=SLOW / BATCH {
-        let mut opening = Vec::with_capacity(BATCH);
-        for i in 0..BATCH {
-            let connecting = Instant::now();
-            let mut stream = TcpStream::connect(addr).await.expect("connect");
-            if i % 2 == 0 {
-                stream
-                    .write_all(b"POST /transactions HTTP/1.1\r\nhost: ingestor\r\ncontent-ty")
-                    .await
-                    .unwrap();
-            }
-            opening.push((connecting, stream));
-        }
-        wait_until(
-            "the ingestor to accept a batch of slow connections",
-            Duration::from_secs(20),
-            || accepted(addr.port()) >= batch * BATCH,
-        )
-        .await;
-        let accepted = Instant::now();
-        for (connecting, mut stream) in opening {
-            let closed = closed.clone();
-            watchers.push(tokio::spawn(async move {
-                // The server sends nothing: the read ends when it closes (end of stream or
-                // reset).
-                let mut byte = [0u8; 1];
-                let sent = matches!(stream.read(&mut byte).await, Ok(n) if n > 0);
-                let at = Instant::now();
-                closed.fetch_add(1, Ordering::SeqCst);
-                (connecting, accepted, at, sent)
-            }));
-        }
-    }
+    let slow = SlowClients::open(
+        addr,
+        SLOW,
+        BATCH,
+        b"POST /transactions HTTP/1.1\r\nhost: ingestor\r\ncontent-ty",
+        || accepted_connections(addr.port()),
+    )
+    .await;
 
     let during = pay(&h, &paying, &format!("{run}-during"), SAMPLES).await;
     assert_eq!(
-        closed.load(Ordering::SeqCst),
+        slow.closed(),
         0,
         "the paying client was measured after slow connections began to expire: the machine \
          is too slow for a {HEADER_TIMEOUT:?} timeout"
@@ -107,28 +74,8 @@ async fn slow_headers_never_lock_out_paying_clients() {
         "the paying client's median went from {before:?} to {during:?} (bound {bound:?})"
     );
 
-    wait_until(
-        "the ingestor to close every slow connection",
-        HEADER_TIMEOUT + MARGIN + Duration::from_secs(10),
-        || closed.load(Ordering::SeqCst) == SLOW,
-    )
-    .await;
-    let mut latest = Duration::ZERO;
-    for watcher in watchers {
-        let (connecting, accepted, at, sent) = watcher.await.unwrap();
-        assert!(!sent, "the ingestor answered a half header");
-        assert!(
-            at - connecting >= HEADER_TIMEOUT,
-            "a slow connection was closed {:?} after it connected, before the timeout",
-            at - connecting
-        );
-        latest = latest.max(at - accepted);
-    }
+    let latest = slow.assert_closed_after(HEADER_TIMEOUT, MARGIN).await;
     println!("slowest close: {latest:?} after the connection was accepted");
-    assert!(
-        latest <= HEADER_TIMEOUT + MARGIN,
-        "a slow connection was still open {latest:?} after it was accepted"
-    );
     assert_eq!(h.post(&valid(&format!("{run}-after"))).await.status(), 202);
     h.stop().await;
 }
@@ -151,40 +98,4 @@ async fn pay(h: &Harness, client: &reqwest::Client, prefix: &str, samples: usize
     }
     times.sort();
     times[samples / 2]
-}
-
-/// Connections the server on `port` has accepted and not closed: the established sockets on
-/// that local port that have a file (one still in the accept queue has none, inode 0).
-fn accepted(port: u16) -> usize {
-    let table = std::fs::read_to_string("/proc/self/net/tcp").expect("/proc/self/net/tcp");
-    let local = format!(":{port:04X}");
-    table
-        .lines()
-        .skip(1)
-        .map(|line| line.split_whitespace().collect::<Vec<_>>())
-        .filter(|f| f.len() > 9 && f[1].ends_with(&local) && f[3] == "01" && f[9] != "0")
-        .count()
-}
-
-/// Makes sure this process may open `needed` file descriptors, raising its soft limit up to
-/// the hard one if it must; fails the test loudly if even that is not enough.
-fn ensure_descriptors(needed: u64) {
-    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let limit = getrlimit(Resource::Nofile);
-    if limit.current.is_none_or(|soft| soft >= needed) {
-        return;
-    }
-    let hard = limit.maximum;
-    assert!(
-        hard.is_none_or(|hard| hard >= needed),
-        "this test needs {needed} file descriptors; the hard limit is {hard:?} (ulimit -Hn)"
-    );
-    setrlimit(
-        Resource::Nofile,
-        Rlimit {
-            current: Some(needed),
-            maximum: hard,
-        },
-    )
-    .expect("raising the soft file-descriptor limit");
 }

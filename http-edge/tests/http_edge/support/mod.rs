@@ -308,26 +308,3 @@ pub fn median(mut samples: Vec<Duration>) -> Duration {
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
-
-/// Makes sure this process may open `needed` file descriptors, raising its soft limit up to
-/// the hard one if it must; fails the test loudly if even that is not enough.
-pub fn ensure_descriptors(needed: u64) {
-    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let limit = getrlimit(Resource::Nofile);
-    if limit.current.is_none_or(|soft| soft >= needed) {
-        return;
-    }
-    let hard = limit.maximum;
-    assert!(
-        hard.is_none_or(|hard| hard >= needed),
-        "this test needs {needed} file descriptors; the hard limit is {hard:?} (ulimit -Hn)"
-    );
-    setrlimit(
-        Resource::Nofile,
-        Rlimit {
-            current: Some(needed),
-            maximum: hard,
-        },
-    )
-    .expect("raising the soft file-descriptor limit");
-}
