@@ -4,7 +4,6 @@
 //! each gets exactly one committed verdict. A `read_uncommitted` reader sees both copies: the
 //! transaction, not luck, kept the first ones out.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fixtures::testkit::{send_signal, unique, wait_exit};
@@ -67,18 +66,10 @@ async fn a_crash_before_the_commit_leaves_one_verdict_per_record() {
 /// The analyzer binary as an operator runs it, with `instance` as its instance id.
 fn spawn(h: &Harness, instance: &str, commit_interval_ms: &str) -> KillOnDrop {
     KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_analyzer"))
-            .envs(h.env())
-            .env("KAFKA_TOPIC", &h.topic)
-            .env("KAFKA_GROUP", &h.group)
-            .env("KAFKA_VERDICT_TOPIC", &h.verdict_topic)
-            .env("KAFKA_DLQ_TOPIC", &h.dlq_topic)
+        h.binary()
             .env("ANALYZER_STATS_ADDR", "127.0.0.1:0")
             .env("ANALYZER_INSTANCE_ID", instance)
             .env("ANALYZER_COMMIT_INTERVAL_MS", commit_interval_ms)
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
             .spawn()
             .expect("the analyzer binary starts"),
     )

@@ -3,7 +3,7 @@
 //! analyzer is never interrupted, and the records produced meanwhile get one verdict each.
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use fixtures::testkit::{eventually, send_signal, unique, wait_exit};
@@ -124,18 +124,11 @@ async fn assignment(port: u16) -> Option<BTreeSet<i64>> {
 
 fn spawn(h: &Harness, instance: &str, port: u16, log: &std::path::Path) -> KillOnDrop {
     KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_analyzer"))
-            .envs(h.env())
-            .env("KAFKA_TOPIC", &h.topic)
-            .env("KAFKA_GROUP", &h.group)
-            .env("KAFKA_VERDICT_TOPIC", &h.verdict_topic)
-            .env("KAFKA_DLQ_TOPIC", &h.dlq_topic)
+        h.binary()
             .env("ANALYZER_STATS_ADDR", format!("127.0.0.1:{port}"))
             .env("ANALYZER_INSTANCE_ID", instance)
             .env("ANALYZER_SESSION_TIMEOUT_MS", "30000")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
             .stderr(std::fs::File::create(log).expect("a log file"))
             .stdout(Stdio::null())
             .spawn()

@@ -77,20 +77,7 @@ async fn broker_restart_resumes_from_committed_offsets_and_writes_nothing_twice(
 
     let graph = h.graph();
     for id in &all_ids {
-        let n = count(
-            &graph,
-            "MATCH (t:Transaction) WHERE t.id = $prefix RETURN count(t) AS n",
-            id,
-        )
-        .await;
-        assert_eq!(n, 1, "{id} is in the graph once");
-        let rels = count(
-            &graph,
-            "MATCH (t:Transaction {id: $prefix})-[r]-() RETURN count(r) AS n",
-            id,
-        )
-        .await;
-        assert_eq!(rels, 4, "{id} has its four relationships once");
+        assert_stored_once(&graph, id).await;
     }
 
     assert_eq!(

@@ -110,20 +110,7 @@ async fn database_restart_mid_run_retries_then_succeeds() {
     // Neo4j kept what was committed before the kill, and nothing was written twice.
     let graph = h.graph();
     for id in before.iter().chain(&during) {
-        let n = count(
-            &graph,
-            "MATCH (t:Transaction) WHERE t.id = $prefix RETURN count(t) AS n",
-            id,
-        )
-        .await;
-        assert_eq!(n, 1, "{id} is in the graph once");
-        let rels = count(
-            &graph,
-            "MATCH (t:Transaction {id: $prefix})-[r]-() RETURN count(r) AS n",
-            id,
-        )
-        .await;
-        assert_eq!(rels, 4, "{id} has its four relationships once");
+        assert_stored_once(&graph, id).await;
         let marked = count(
             &graph,
             "MATCH (t:Transaction {id: $prefix}) WHERE t.suspicious IS NOT NULL RETURN count(t) AS n",

@@ -2,7 +2,6 @@
 //! conventions and its consumer lag per partition, over OTLP; a backlog shows as lag that
 //! drains to zero once answered. `GET /stats` reports the same assignment and lag.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fixtures::otlp::{AttrValue, CollectedMetric, Collector, MetricKind};
@@ -25,18 +24,11 @@ async fn messaging_metrics_and_lag_are_exported_over_otlp() {
     }
     let port = fixtures::free_port().expect("a free port");
     let mut child = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_analyzer"))
-            .envs(h.env())
-            .env("KAFKA_TOPIC", &h.topic)
-            .env("KAFKA_GROUP", &h.group)
-            .env("KAFKA_VERDICT_TOPIC", &h.verdict_topic)
-            .env("KAFKA_DLQ_TOPIC", &h.dlq_topic)
+        h.binary()
             .env("ANALYZER_STATS_ADDR", format!("127.0.0.1:{port}"))
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint())
             .env("OTEL_METRIC_EXPORT_INTERVAL", "300")
             .env("OTEL_SERVICE_NAME", "analyzer")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
             .spawn()
             .expect("the analyzer binary starts"),
     );

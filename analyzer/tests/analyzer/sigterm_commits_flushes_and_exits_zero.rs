@@ -3,7 +3,6 @@
 //! with exactly-once, the shutdown commits the open Kafka transaction (verdicts and offsets);
 //! with at-least-once, the acknowledged offsets.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fixtures::testkit::{eventually, send_signal, unique, wait_exit};
@@ -65,18 +64,10 @@ async fn sigterm_commits_acknowledged_offsets_and_exits_zero() {
 fn spawn_binary(h: &Harness, delivery: &str) -> (KillOnDrop, String) {
     let stats_port = fixtures::free_port().expect("a free port");
     let child = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_analyzer"))
-            .envs(h.env())
-            .env("KAFKA_TOPIC", &h.topic)
-            .env("KAFKA_GROUP", &h.group)
-            .env("KAFKA_VERDICT_TOPIC", &h.verdict_topic)
-            .env("KAFKA_DLQ_TOPIC", &h.dlq_topic)
+        h.binary()
             .env("ANALYZER_STATS_ADDR", format!("127.0.0.1:{stats_port}"))
             .env("ANALYZER_DELIVERY", delivery)
             .env("ANALYZER_COMMIT_INTERVAL_MS", "600000")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
             .spawn()
             .expect("the analyzer binary starts"),
     );

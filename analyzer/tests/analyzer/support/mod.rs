@@ -220,6 +220,23 @@ impl Harness {
         ]
     }
 
+    /// The `analyzer` binary, configured by environment variables as an operator runs it, on
+    /// this harness's servers, topics and group; no OTLP export, warnings only, no stdin. A
+    /// test adds what it is about.
+    pub fn binary(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_analyzer"));
+        command
+            .envs(self.env())
+            .env("KAFKA_TOPIC", &self.topic)
+            .env("KAFKA_GROUP", &self.group)
+            .env("KAFKA_VERDICT_TOPIC", &self.verdict_topic)
+            .env("KAFKA_DLQ_TOPIC", &self.dlq_topic)
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null());
+        command
+    }
+
     /// The analyzer's configuration for this harness: fast retries, stats on a free port.
     pub fn config(&self) -> Config {
         let mut vars: HashMap<&str, String> = self.env().into_iter().collect();
@@ -611,6 +628,25 @@ pub async fn count(graph: &neo4rs::Graph, cypher: &str, id_prefix: &str) -> i64 
         n = row.get::<i64>("n").expect("count column");
     }
     n
+}
+
+/// Asserts that transaction `id` is in the graph once, with its four relationships (card,
+/// device, account, merchant) once each.
+pub async fn assert_stored_once(graph: &neo4rs::Graph, id: &str) {
+    let n = count(
+        graph,
+        "MATCH (t:Transaction) WHERE t.id = $prefix RETURN count(t) AS n",
+        id,
+    )
+    .await;
+    assert_eq!(n, 1, "{id} is in the graph once");
+    let rels = count(
+        graph,
+        "MATCH (t:Transaction {id: $prefix})-[r]-() RETURN count(r) AS n",
+        id,
+    )
+    .await;
+    assert_eq!(rels, 4, "{id} has its four relationships once");
 }
 
 /// The labels (of [`LABELS`]) whose `id` has a uniqueness constraint.
