@@ -1,44 +1,48 @@
-//! Analyzer throughput against the dev stack: transactions per second from records waiting on
-//! the topic to verdicts acknowledged.
+//! Analyzer throughput against the dev stack, side by side: one, two or three `analyzer`
+//! processes in one consumer group, exactly-once and at-least-once, each combination measured
+//! several times in interleaved order on the same servers.
 //!
 //! ```text
-//! cargo run -p analyzer --release --example throughput -- [transactions] [partitions] \
-//!     [--graph neo4j|neo4j-latest|falkordb] [--kafka apache|apache-cluster|mock] [--embedded] \
-//!     [--analyzers N] [--delivery exactly-once|at-least-once]
+//! cargo build --release -p analyzer --bins --examples && \
+//!   target/release/examples/throughput [transactions] [partitions] \
+//!     [--analyzers 1,2,3] [--delivery exactly-once,at-least-once] [--rounds 3] [--warmup 3000] \
+//!     [--graph neo4j|neo4j-latest|falkordb] [--kafka apache|apache-cluster|mock] [--embedded]
 //! ```
 //!
 //! Starts a dev stack, by default the real one (Neo4j 5.26 and one Apache Kafka node, each in
-//! its own JVM); `--embedded` is FalkorDB behind the bolt-proxy bridge with Kafka's mock cluster,
-//! and `--graph` / `--kafka` (or `DEVSTACK_GRAPH` / `DEVSTACK_KAFKA`, as for `devstack`) choose
-//! each half. It produces
-//! `transactions` (default 5,000) ordinary transactions from the fixtures' generator to a
-//! topic of `partitions` (default 3) partitions, then starts the analyzer with telemetry
-//! installed (spans created, not exported, as with no `OTEL_EXPORTER_OTLP_ENDPOINT`) and times
-//! it until the last verdict is on the verdict topic (read `read_committed`). `--analyzers N`
-//! starts N analyzers in one consumer group (in this process, each with its own producer,
-//! consumer, graph pool and instance id: the group's scaling on this machine's cores);
-//! `--delivery` chooses exactly-once (the default) or at-least-once. Prints the figure and the
-//! top queries of the first analyzer's `GET /stats`.
+//! its own JVM); `--embedded` is FalkorDB behind the bolt-proxy bridge with Kafka's mock
+//! cluster, and `--graph` / `--kafka` (or `DEVSTACK_GRAPH` / `DEVSTACK_KAFKA`) choose each
+//! half. The built `analyzer` binary runs as child processes, configured by environment as an
+//! operator runs it (no OTLP endpoint: spans are made, not exported).
+//!
+//! A warm-up first (`--warmup` transactions through one at-least-once analyzer, not reported):
+//! a fresh Neo4j's JIT compiler needs a few thousand transactions before its figures are its
+//! steady state. Then, per round and per combination (the order turns each round, so no
+//! combination always runs first), on topics of its own: the processes start, the group
+//! settles (every partition of `partitions`, default 6, assigned), `transactions` (default
+//! 3,000) new ordinary transactions are produced, and the time from the first send to the last
+//! verdict read (`read_committed`) gives transactions per second. Prints each measurement, the
+//! median per combination, exactly-once against at-least-once per process count, and each
+//! count against one process.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use analyzer::{Analyzer, Config};
+use anyhow::{Context as _, bail};
 use fixtures::transactions::{Dataset, DatasetOptions};
-use fixtures::{DevStack, DevStackOptions, GraphChoice, KafkaChoice};
+use fixtures::{DevStack, DevStackOptions, GraphChoice, KafkaChoice, Service};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
+/// The longest wait for the next verdict before the measurement fails.
+const STALL: Duration = Duration::from_secs(120);
+/// The longest wait for a group to assign every partition.
+const SETTLE: Duration = Duration::from_secs(60);
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse()?;
-    let (wanted, partitions) = (args.transactions, args.partitions);
-
-    let _telemetry = telemetry::Builder::new("analyzer-throughput")
-        .without_otlp()
-        .with_log_filter("warn")
-        .install()?;
     let stack = DevStack::start(
         DevStackOptions::default()
             .with_graph(args.graph)
@@ -47,155 +51,249 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let described = format!("--graph {} --kafka {}", args.graph, args.kafka);
     eprintln!("stack: {described}");
-    let run = std::process::id();
-    let topic = format!("throughput.new.{run}");
-    let verdict_topic = format!("throughput.verdicts.{run}");
-    let dlq_topic = format!("throughput.dlq.{run}");
-    // Apache Kafka's admin calls block until the partitions have leaders.
-    tokio::task::block_in_place(|| -> fixtures::Result<()> {
-        stack.kafka().create_topic(&topic, partitions)?;
-        stack.kafka().create_topic(&verdict_topic, 1)?;
-        stack.kafka().create_topic(&dlq_topic, 1)
-    })?;
+    let analyzer = fixtures::sibling_binary("analyzer")
+        .context("the analyzer binary (cargo build --release -p analyzer --bins --examples)")?;
+    let bench = Bench {
+        stack: &stack,
+        analyzer,
+        partitions: args.partitions,
+        run: std::process::id(),
+    };
 
-    // Ordinary traffic only: every transaction runs the full pipeline (write, three rules,
-    // mark, verdict); fraud scenarios cost the same.
-    let per_customer = 5;
-    let dataset = Dataset::generate(
-        &DatasetOptions::new(11)
-            .with_namespace(format!("tp{run}"))
-            .with_customers(wanted.div_ceil(per_customer))
-            .with_transactions_per_customer(per_customer)
-            .with_fraud_repetitions(0)
-            .without_near_misses(),
-    )?;
-    let transactions: Vec<_> = dataset.transactions().into_iter().take(wanted).collect();
-    let total = transactions.len();
-
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", stack.kafka_brokers())
-        .set("linger.ms", "5")
-        .create()?;
-    // Enqueue everything first (send_result does not wait), then collect the acks.
-    let mut deliveries = Vec::with_capacity(total);
-    for t in &transactions {
-        let payload = t.to_json();
-        let record = FutureRecord::to(&topic)
-            .key(t.id.as_bytes())
-            .payload(&payload);
-        deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
+    if args.warmup > 0 {
+        let warm = bench.measure(0, 1, "at-least-once", args.warmup).await?;
+        eprintln!("warm-up: {} transactions, {:.0} tx/s", args.warmup, warm);
     }
-    for delivery in deliveries {
-        delivery.await?.map_err(|(e, _)| e)?;
-    }
-    eprintln!("{total} transactions waiting on {topic} ({partitions} partitions)");
-
-    let mut vars: HashMap<&str, String> = stack.env().into_iter().collect();
-    vars.extend([
-        ("KAFKA_TOPIC", topic.clone()),
-        ("KAFKA_GROUP", format!("throughput-{run}")),
-        ("KAFKA_VERDICT_TOPIC", verdict_topic.clone()),
-        ("KAFKA_DLQ_TOPIC", dlq_topic),
-        ("ANALYZER_STATS_ADDR", "127.0.0.1:0".to_string()),
-        ("ANALYZER_DELIVERY", args.delivery.clone()),
-    ]);
-
-    let verdicts: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", stack.kafka_brokers())
-        .set("group.id", format!("throughput-reader-{run}"))
-        .set("auto.offset.reset", "earliest")
-        .create()?;
-    verdicts.subscribe(&[verdict_topic.as_str()])?;
-
-    let mut analyzers = Vec::new();
-    for n in 0..args.analyzers {
-        let mut vars = vars.clone();
-        vars.insert("ANALYZER_INSTANCE_ID", format!("throughput-{run}-{n}"));
-        let config = Config::from_lookup(|name| vars.get(name).cloned())?;
-        analyzers.push(Analyzer::start(config).await?);
-    }
-    let stats_addr = analyzers[0].stats_addr();
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let started = Instant::now();
-    let tasks: Vec<_> = analyzers
-        .into_iter()
-        .map(|analyzer| {
-            let mut stopped = stopped.clone();
-            tokio::spawn(analyzer.run(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            }))
-        })
+    let combinations: Vec<(usize, &str)> = args
+        .analyzers
+        .iter()
+        .flat_map(|n| args.delivery.iter().map(move |d| (*n, d.as_str())))
         .collect();
-
-    let mut seen = 0usize;
-    let mut first_at = None;
-    while seen < total {
-        match tokio::time::timeout(Duration::from_secs(120), verdicts.recv()).await {
-            Ok(Ok(_)) => {
-                seen += 1;
-                first_at.get_or_insert_with(|| started.elapsed());
-            }
-            Ok(Err(e)) => anyhow::bail!("reading verdicts: {e}"),
-            Err(_) => anyhow::bail!(
-                "no verdict for 120 s after {seen} of {total}; {}",
-                graph_report(&stack)
-            ),
+    let mut figures: BTreeMap<(usize, &str), Vec<f64>> = BTreeMap::new();
+    let mut measurement = 0;
+    for round in 0..args.rounds {
+        for i in 0..combinations.len() {
+            let (n, delivery) = combinations[(i + round) % combinations.len()];
+            measurement += 1;
+            let rate = bench
+                .measure(measurement, n, delivery, args.transactions)
+                .await?;
+            println!(
+                "round {} {n} analyzer(s) {delivery}: {rate:.1} tx/s",
+                round + 1
+            );
+            figures.entry((n, delivery)).or_default().push(rate);
         }
     }
-    let elapsed = started.elapsed();
-    let stats: serde_json::Value = reqwest::get(format!("http://{stats_addr}/stats"))
-        .await?
-        .json()
-        .await?;
-    stop.send_replace(true);
-    let mut counts = Vec::new();
-    for task in tasks {
-        counts.push(task.await??);
-    }
-    let sum = |f: fn(&analyzer::Counts) -> u64| counts.iter().map(f).sum::<u64>();
 
-    let first = first_at.unwrap_or_default();
-    let steady = elapsed.saturating_sub(first).as_secs_f64();
     println!(
-        "analyzer throughput ({described}; {} analyzer(s), {}): {total} transactions in {:.2} s \
-         = {:.0} transactions/s ({:.0}/s after the first verdict at {:.2} s; {partitions} \
-         partitions; {} verdicts, {} dead-lettered, {} retries, {} FalkorDB restarts)",
-        args.analyzers,
-        args.delivery,
-        elapsed.as_secs_f64(),
-        total as f64 / elapsed.as_secs_f64(),
-        (total.saturating_sub(1)) as f64 / steady.max(1e-9),
-        first.as_secs_f64(),
-        sum(|c| c.verdicts),
-        sum(|c| c.dead_lettered),
-        sum(|c| c.retries),
-        stack.falkordb_restarts(),
+        "analyzer throughput ({described}; {} transactions per measurement, {} partitions, \
+         {} rounds, medians):",
+        args.transactions, args.partitions, args.rounds
     );
-    if let Some(queries) = stats["queries"].as_array() {
-        println!("top queries by total time:");
-        for q in queries.iter().take(5) {
+    let median_of = |key: &(usize, &str)| figures.get(key).map(|v| median(v.clone()));
+    for (key, rates) in &figures {
+        println!(
+            "  {} analyzer(s) {:<14} {:>6.1} tx/s  (runs: {})",
+            key.0,
+            key.1,
+            median(rates.clone()),
+            rates
+                .iter()
+                .map(|r| format!("{r:.1}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for n in &args.analyzers {
+        if let (Some(eos), Some(alo)) = (
+            median_of(&(*n, "exactly-once")),
+            median_of(&(*n, "at-least-once")),
+        ) {
             println!(
-                "  {:>8.0} ms  {:>6} calls  p50 {:>6.2} ms  p99 {:>6.2} ms  {}",
-                q["total_ms"].as_f64().unwrap_or_default(),
-                q["calls"].as_u64().unwrap_or_default(),
-                q["p50_ms"].as_f64().unwrap_or_default(),
-                q["p99_ms"].as_f64().unwrap_or_default(),
-                q["summary"].as_str().unwrap_or_default(),
+                "  {n} analyzer(s): exactly-once / at-least-once = {:.2}",
+                eos / alo
             );
+        }
+    }
+    for delivery in &args.delivery {
+        let Some(one) = median_of(&(1, delivery.as_str())) else {
+            continue;
+        };
+        for n in args.analyzers.iter().filter(|n| **n > 1) {
+            if let Some(many) = median_of(&(*n, delivery.as_str())) {
+                println!("  {delivery}: {n} analyzers / 1 = {:.2}", many / one);
+            }
         }
     }
     stack.shutdown().await;
     Ok(())
 }
 
-/// The command line: `[transactions] [partitions]` and the stack's choices.
+/// What every measurement shares.
+struct Bench<'a> {
+    stack: &'a DevStack,
+    analyzer: std::path::PathBuf,
+    partitions: i32,
+    run: u32,
+}
+
+impl Bench<'_> {
+    /// One measurement: `processes` analyzers with `delivery` judge `transactions` new
+    /// transactions on topics of their own; returns transactions per second from the first
+    /// send to the last verdict.
+    async fn measure(
+        &self,
+        number: usize,
+        processes: usize,
+        delivery: &str,
+        transactions: usize,
+    ) -> anyhow::Result<f64> {
+        let name = format!("{}.{number}", self.run);
+        let topic = format!("throughput.new.{name}");
+        let verdict_topic = format!("throughput.verdicts.{name}");
+        let dlq_topic = format!("throughput.dlq.{name}");
+        // Apache Kafka's admin calls block until the partitions have leaders.
+        tokio::task::block_in_place(|| -> fixtures::Result<()> {
+            let kafka = self.stack.kafka();
+            kafka.create_topic(&topic, self.partitions)?;
+            kafka.create_topic(&verdict_topic, 1)?;
+            kafka.create_topic(&dlq_topic, 1)
+        })?;
+
+        let mut ports = Vec::new();
+        let mut services = Vec::new();
+        for n in 0..processes {
+            let port = fixtures::free_port()?;
+            let mut env = self.stack.env();
+            env.extend([
+                ("KAFKA_TOPIC", topic.clone()),
+                ("KAFKA_GROUP", format!("throughput-{name}")),
+                ("KAFKA_VERDICT_TOPIC", verdict_topic.clone()),
+                ("KAFKA_DLQ_TOPIC", dlq_topic.clone()),
+                ("ANALYZER_STATS_ADDR", format!("127.0.0.1:{port}")),
+                ("ANALYZER_DELIVERY", delivery.to_owned()),
+                ("ANALYZER_INSTANCE_ID", format!("a{n}")),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", String::new()),
+                ("RUST_LOG", "warn".to_owned()),
+            ]);
+            services.push(Service::start(&self.analyzer, &env)?);
+            ports.push(port);
+        }
+        self.wait_for_assignment(&ports).await?;
+
+        let verdicts: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.stack.kafka_brokers())
+            .set("group.id", format!("throughput-reader-{name}"))
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "5")
+            .create()?;
+        verdicts.subscribe(&[verdict_topic.as_str()])?;
+
+        // New ids every measurement: a transaction already in the graph would cost less.
+        let per_customer = 5;
+        let dataset = Dataset::generate(
+            &DatasetOptions::new(11)
+                .with_namespace(format!("tp{name}").replace('.', "_"))
+                .with_customers(transactions.div_ceil(per_customer))
+                .with_transactions_per_customer(per_customer)
+                .with_fraud_repetitions(0)
+                .without_near_misses(),
+        )?;
+        let records: Vec<_> = dataset
+            .transactions()
+            .into_iter()
+            .take(transactions)
+            .collect();
+        let total = records.len();
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", self.stack.kafka_brokers())
+            .set("linger.ms", "5")
+            .create()?;
+        let started = Instant::now();
+        // Enqueue everything (send_result does not wait), then collect the acks.
+        let mut deliveries = Vec::with_capacity(total);
+        for t in &records {
+            let payload = t.to_json();
+            let record = FutureRecord::to(&topic)
+                .key(t.id.as_bytes())
+                .payload(&payload);
+            deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
+        }
+        for delivery in deliveries {
+            delivery.await?.map_err(|(e, _)| e)?;
+        }
+
+        let mut seen = 0usize;
+        while seen < total {
+            match tokio::time::timeout(STALL, verdicts.recv()).await {
+                Ok(Ok(_)) => seen += 1,
+                Ok(Err(e)) => bail!("reading verdicts: {e}"),
+                Err(_) => bail!(
+                    "no verdict for {STALL:?} after {seen} of {total} \
+                     ({processes} analyzer(s), {delivery}); {}",
+                    graph_report(self.stack)
+                ),
+            }
+        }
+        let elapsed = started.elapsed();
+        for mut service in services {
+            service.stop();
+        }
+        Ok(total as f64 / elapsed.as_secs_f64())
+    }
+
+    /// Waits until the analyzers on `ports` hold every partition between them.
+    async fn wait_for_assignment(&self, ports: &[u16]) -> anyhow::Result<()> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let mut assigned = 0;
+            for port in ports {
+                let stats: Option<serde_json::Value> = match http
+                    .get(format!("http://127.0.0.1:{port}/stats"))
+                    .send()
+                    .await
+                {
+                    Ok(response) => response.json().await.ok(),
+                    Err(_) => None,
+                };
+                assigned += stats
+                    .and_then(|s| s["assignment"].as_array().map(Vec::len))
+                    .unwrap_or(0);
+            }
+            if assigned == self.partitions as usize {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} analyzer(s) hold {assigned} of {} partitions after {SETTLE:?}",
+                    ports.len(),
+                    self.partitions
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The command line.
 struct Args {
     transactions: usize,
     partitions: i32,
     graph: GraphChoice,
     kafka: KafkaChoice,
-    analyzers: usize,
-    delivery: String,
+    analyzers: Vec<usize>,
+    delivery: Vec<String>,
+    rounds: usize,
+    warmup: usize,
 }
 
 impl Args {
@@ -210,8 +308,10 @@ impl Args {
             .transpose()?
             .unwrap_or_default();
         let mut numbers = Vec::new();
-        let mut analyzers = 1;
-        let mut delivery = "exactly-once".to_owned();
+        let mut analyzers = vec![1, 2, 3];
+        let mut delivery = vec!["exactly-once".to_owned(), "at-least-once".to_owned()];
+        let mut rounds = 3;
+        let mut warmup = 3_000;
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             let mut value = |flag: &str| {
@@ -221,8 +321,26 @@ impl Args {
             match arg.as_str() {
                 "--graph" => graph = value("--graph")?.parse()?,
                 "--kafka" => kafka = value("--kafka")?.parse()?,
-                "--analyzers" => analyzers = value("--analyzers")?.parse::<usize>()?.max(1),
-                "--delivery" => delivery = value("--delivery")?,
+                "--analyzers" => {
+                    analyzers = value("--analyzers")?
+                        .split(',')
+                        .map(|n| n.trim().parse::<usize>().map(|n| n.max(1)))
+                        .collect::<Result<_, _>>()?;
+                }
+                "--delivery" => {
+                    delivery = value("--delivery")?
+                        .split(',')
+                        .map(|d| d.trim().to_owned())
+                        .collect();
+                    if let Some(bad) = delivery
+                        .iter()
+                        .find(|d| !matches!(d.as_str(), "exactly-once" | "at-least-once"))
+                    {
+                        bail!("--delivery: {bad:?} is neither exactly-once nor at-least-once");
+                    }
+                }
+                "--rounds" => rounds = value("--rounds")?.parse::<usize>()?.max(1),
+                "--warmup" => warmup = value("--warmup")?.parse()?,
                 "--embedded" => {
                     graph = GraphChoice::FalkorDb;
                     kafka = KafkaChoice::Mock;
@@ -236,12 +354,14 @@ impl Args {
                 .next()
                 .map(|a| a.parse())
                 .transpose()?
-                .unwrap_or(5_000),
-            partitions: numbers.next().map(|a| a.parse()).transpose()?.unwrap_or(3),
+                .unwrap_or(3_000),
+            partitions: numbers.next().map(|a| a.parse()).transpose()?.unwrap_or(6),
             graph,
             kafka,
             analyzers,
             delivery,
+            rounds,
+            warmup,
         })
     }
 }
