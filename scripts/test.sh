@@ -88,6 +88,16 @@ cargo build --locked -p ingestor -p analyzer --bins
 cargo build --locked -p fixtures --features demo --bin failure-run
 target/debug/failure-run --short
 # The library crates package and verify as they would be published (together: they depend on
-# each other and none is on crates.io yet).
-cargo package --locked --allow-dirty -p cypher -p bolt-wire -p hop-telemetry -p bolt-tracer -p bolt-proxy
+# each other and none is on crates.io yet). Cargo verifies each against the others' packages
+# through a local registry, and takes a registry crate of a given version to be the same
+# forever: it reuses the folder it unpacked under $CARGO_HOME/registry/src/-<hash>/ for an
+# earlier run from the same checkout path, and the build it made of it in target/, even when
+# the crate has changed since (the version has not). Both go first.
+package_args=()
+for crate in cypher bolt-wire hop-telemetry bolt-tracer bolt-proxy; do
+  rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/"$crate"-[0-9]* \
+    "${CARGO_TARGET_DIR:-target}"/debug/.fingerprint/"$crate"-*
+  package_args+=(-p "$crate")
+done
+cargo package --locked --allow-dirty "${package_args[@]}"
 echo "test.sh: passed in $((SECONDS - started)) s" >&2
