@@ -116,9 +116,11 @@ impl TracedGraphBuilder {
     ///
     /// Off by default, as database trace-context propagation is elsewhere (Datadog's DBM
     /// propagation, OpenTelemetry's sqlcommenter options): it changes what is sent, not just
-    /// what is observed. It writes trace ids where database administrators see them, costs
-    /// about 1 % of a loopback round trip, most of it in neo4rs copying and encoding the map,
-    /// and at least one Bolt server hangs on it (FalkorDB 1.4, see DESIGN.md).
+    /// what is observed. It writes trace ids where database administrators see them, and at
+    /// least one Bolt server hangs on it (FalkorDB 1.4, see DESIGN.md). It also costs about 2 %
+    /// of a loopback round trip to Neo4j: half is neo4rs encoding the map and Neo4j attaching
+    /// it, half that the span must then be built before the request goes out instead of while
+    /// it is on its way (docs/benchmarks.md).
     pub fn inject_trace_context(mut self, on: bool) -> Self {
         self.options.inject_trace_context = on;
         self
@@ -243,10 +245,10 @@ impl TracedGraph {
 
     /// [`Graph::run`], traced.
     pub async fn run(&self, q: impl Into<Query>) -> neo4rs::Result<RunResult> {
-        let (span, q) = self
+        let (span, result) = self
             .inst
-            .start_query(q.into(), None, &current_context(), None);
-        let result = self.inner.run(q).await;
+            .send(q.into(), None, current_context, None, |q| self.inner.run(q))
+            .await;
         span.end_with_summary(&result);
         result
     }
@@ -258,20 +260,25 @@ impl TracedGraph {
         q: impl Into<Query>,
     ) -> neo4rs::Result<RunResult> {
         let db = db.into();
-        let (span, q) = self
+        let (span, result) = self
             .inst
-            .start_query(q.into(), Some(&db), &current_context(), None);
-        let result = self.inner.run_on(db, q).await;
+            .send(q.into(), Some(&db), current_context, None, |q| {
+                self.inner.run_on(db.clone(), q)
+            })
+            .await;
         span.end_with_summary(&result);
         result
     }
 
     /// [`Graph::execute`], traced: the span lasts until the returned stream is finished.
     pub async fn execute(&self, q: impl Into<Query>) -> neo4rs::Result<TracedDetachedRowStream> {
-        let (span, q) = self
+        let (span, result) = self
             .inst
-            .start_query(q.into(), None, &current_context(), None);
-        streamed(span, self.inner.execute(q).await)
+            .send(q.into(), None, current_context, None, |q| {
+                self.inner.execute(q)
+            })
+            .await;
+        streamed(span, result)
     }
 
     /// [`Graph::execute_read`], traced.
@@ -279,10 +286,13 @@ impl TracedGraph {
         &self,
         q: impl Into<Query>,
     ) -> neo4rs::Result<TracedDetachedRowStream> {
-        let (span, q) = self
+        let (span, result) = self
             .inst
-            .start_query(q.into(), None, &current_context(), None);
-        streamed(span, self.inner.execute_read(q).await)
+            .send(q.into(), None, current_context, None, |q| {
+                self.inner.execute_read(q)
+            })
+            .await;
+        streamed(span, result)
     }
 
     /// [`Graph::execute_on`], traced.
@@ -293,10 +303,13 @@ impl TracedGraph {
         q: impl Into<Query>,
     ) -> neo4rs::Result<TracedDetachedRowStream> {
         let db = db.into();
-        let (span, q) = self
+        let (span, result) = self
             .inst
-            .start_query(q.into(), Some(&db), &current_context(), None);
-        streamed(span, self.inner.execute_on(operation, db, q).await)
+            .send(q.into(), Some(&db), current_context, None, |q| {
+                self.inner.execute_on(operation, db.clone(), q)
+            })
+            .await;
+        streamed(span, result)
     }
 
     /// [`Graph::start_txn`], traced: the transaction gets a span, its queries are its children.

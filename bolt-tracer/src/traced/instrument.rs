@@ -6,8 +6,10 @@
 //! by `Drop`, which records the query as abandoned with the rows seen so far.
 
 use std::borrow::Cow;
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::task::Poll;
+use std::time::{Duration, Instant, SystemTime};
 
 use neo4rs::{BoltType, Query};
 use opentelemetry::global::BoxedSpan;
@@ -132,11 +134,58 @@ impl Instrumentation {
         db.or(self.options.database.as_deref())
     }
 
+    /// Sends `query` with `send` under a query span, the child of `parent()`, and returns the
+    /// span with the answer. `txn` is `None` for an auto-commit query, else where the query's
+    /// transaction keeps its first server failure (such queries carry no `tx_metadata`).
+    ///
+    /// The span is built after `send`'s future is first polled, which is when neo4rs writes the
+    /// request (or the pool's RESET before it): building it then overlaps the server's work
+    /// instead of delaying the request, and it starts at the time the query was handed over.
+    /// With trace-context injection on, the request carries the span's id, so the span is built
+    /// first (see [`Instrumentation::start_query`]).
+    pub async fn send<T, F>(
+        self: &Arc<Self>,
+        query: Query,
+        db: Option<&str>,
+        parent: impl FnOnce() -> Context,
+        txn: Option<&TxnFailure>,
+        send: impl FnOnce(Query) -> F,
+    ) -> (QuerySpan, neo4rs::Result<T>)
+    where
+        F: Future<Output = neo4rs::Result<T>>,
+    {
+        if self.injects(&query, txn) {
+            let (span, query) = self.start_query(query, db, &parent(), txn);
+            let result = send(query).await;
+            return (span, result);
+        }
+        let handed_over = self.begin(&query, db, txn);
+        let mut request = std::pin::pin!(send(query));
+        let first = std::future::poll_fn(|cx| Poll::Ready(request.as_mut().poll(cx))).await;
+        let span = handed_over.start(&parent());
+        let result = match first {
+            Poll::Ready(result) => result,
+            Poll::Pending => {
+                // The first poll registered the task's waker; polling again before it fires
+                // would only walk neo4rs's future to the same pending read.
+                let mut woken = false;
+                std::future::poll_fn(|cx| {
+                    if std::mem::replace(&mut woken, true) {
+                        request.as_mut().poll(cx)
+                    } else {
+                        Poll::Pending
+                    }
+                })
+                .await
+            }
+        };
+        (span, result)
+    }
+
     /// Starts the span of one query, as a child of `parent`, and returns the query to send: when
     /// trace-context injection is on and the query has no `tx_metadata` of its own, the span's
     /// `traceparent` is added to it, so the server side (a tracing proxy, Neo4j's query log) can
-    /// join the trace. `txn` is `None` for an auto-commit query, else where the query's
-    /// transaction keeps its first server failure (such queries carry no `tx_metadata`).
+    /// join the trace. `txn` as for [`Instrumentation::send`].
     pub fn start_query(
         self: &Arc<Self>,
         query: Query,
@@ -144,61 +193,58 @@ impl Instrumentation {
         parent: &Context,
         txn: Option<&TxnFailure>,
     ) -> (QuerySpan, Query) {
-        let prepared = self.queries.get(query.query());
-        // The span keeps this vector: room for what the end adds (rows, server timings, query
-        // type) saves regrowing it then, which profiles showed on every query.
-        let mut attrs =
-            Vec::with_capacity(self.common.len() + prepared.span.len() + 2 + ATTRS_ADDED_AT_END);
-        attrs.extend(self.common.iter().cloned());
-        attrs.extend(prepared.span.iter().cloned());
-        let named_namespace = match (db, &self.default_namespace) {
-            (Some(db), _) => {
-                attrs.push(KeyValue::new(DB_NAMESPACE, db.to_owned()));
-                true
+        let injects = self.injects(&query, txn);
+        let span = self.begin(&query, db, txn).start(parent);
+        let query = match span.active.as_ref() {
+            Some(a) if injects && a.span.span_context().is_valid() => {
+                query.extra("tx_metadata", tx_metadata(a.span.span_context()))
             }
-            (None, Some(kv)) => {
-                attrs.push(kv.clone());
-                true
-            }
-            (None, None) => false,
+            _ => query,
         };
-        for name in &self.options.allowed_parameters {
-            if let Some(v) = query.get_params().value.get(name.as_str()) {
-                attrs.push(KeyValue::new(
+        (span, query)
+    }
+
+    /// Whether `query` is to carry its span's context in `tx_metadata`.
+    fn injects(&self, query: &Query, txn: Option<&TxnFailure>) -> bool {
+        txn.is_none() && self.options.inject_trace_context && !query.has_extra_key("tx_metadata")
+    }
+
+    /// What the span of `query` takes from the query and the moment it is handed over.
+    fn begin(
+        self: &Arc<Self>,
+        query: &Query,
+        db: Option<&str>,
+        txn: Option<&TxnFailure>,
+    ) -> HandedOver {
+        let start = Instant::now();
+        let start_time = SystemTime::now();
+        let prepared = self.queries.get(query.query());
+        let namespace = match (db, &self.default_namespace) {
+            (Some(db), _) => Some(KeyValue::new(DB_NAMESPACE, db.to_owned())),
+            (None, Some(kv)) => Some(kv.clone()),
+            (None, None) => None,
+        };
+        let parameters = self
+            .options
+            .allowed_parameters
+            .iter()
+            .filter_map(|name| {
+                let v = query.get_params().value.get(name.as_str())?;
+                Some(KeyValue::new(
                     format!("{DB_QUERY_PARAMETER_PREFIX}{name}"),
                     render_parameter(v),
-                ));
-            }
+                ))
+            })
+            .collect();
+        HandedOver {
+            inst: Arc::clone(self),
+            prepared,
+            namespace,
+            parameters,
+            txn_failure: txn.cloned(),
+            start,
+            start_time,
         }
-        let span = self.instruments.start(
-            SpanBuilder::from_name(prepared.name.clone())
-                .with_kind(SpanKind::Client)
-                .with_attributes(attrs),
-            parent,
-        );
-        let query = if txn.is_none()
-            && self.options.inject_trace_context
-            && !query.has_extra_key("tx_metadata")
-            && span.span_context().is_valid()
-        {
-            query.extra("tx_metadata", tx_metadata(span.span_context()))
-        } else {
-            query
-        };
-        (
-            QuerySpan {
-                active: Some(Active {
-                    span,
-                    inst: Arc::clone(self),
-                    prepared,
-                    named_namespace,
-                    txn_failure: txn.cloned(),
-                    start: Instant::now(),
-                    rows: 0,
-                }),
-            },
-            query,
-        )
     }
 
     /// Starts a transaction span, child of `parent`, and returns the context whose active span
@@ -257,6 +303,57 @@ fn tx_metadata(sc: &opentelemetry::trace::SpanContext) -> BoltType {
         }
     }
     BoltType::Map(map)
+}
+
+/// A query handed over whose span is not built yet.
+struct HandedOver {
+    inst: Arc<Instrumentation>,
+    prepared: Arc<PreparedQuery>,
+    namespace: Option<KeyValue>,
+    parameters: Vec<KeyValue>,
+    txn_failure: Option<TxnFailure>,
+    start: Instant,
+    start_time: SystemTime,
+}
+
+impl HandedOver {
+    /// Builds the span, the child of `parent`, started when the query was handed over.
+    fn start(self, parent: &Context) -> QuerySpan {
+        let inst = &self.inst;
+        let prepared = &self.prepared;
+        // The span keeps this vector: room for what the end adds (rows, server timings, query
+        // type) saves regrowing it then, which profiles showed on every query.
+        let mut attrs = Vec::with_capacity(
+            inst.common.len()
+                + prepared.span.len()
+                + 1
+                + self.parameters.len()
+                + ATTRS_ADDED_AT_END,
+        );
+        attrs.extend(inst.common.iter().cloned());
+        attrs.extend(prepared.span.iter().cloned());
+        let named_namespace = self.namespace.is_some();
+        attrs.extend(self.namespace);
+        attrs.extend(self.parameters);
+        let span = inst.instruments.start(
+            SpanBuilder::from_name(prepared.name.clone())
+                .with_kind(SpanKind::Client)
+                .with_start_time(self.start_time)
+                .with_attributes(attrs),
+            parent,
+        );
+        QuerySpan {
+            active: Some(Active {
+                span,
+                inst: self.inst,
+                prepared: self.prepared,
+                named_namespace,
+                txn_failure: self.txn_failure,
+                start: self.start,
+                rows: 0,
+            }),
+        }
+    }
 }
 
 struct Active {

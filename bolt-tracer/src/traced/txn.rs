@@ -127,13 +127,18 @@ impl TracedTxn {
     pub async fn run(&mut self, q: impl Into<Query>) -> neo4rs::Result<RunResult> {
         // Queries inside a transaction cannot carry `tx_metadata` (the transaction's is set
         // when it starts, see `started`).
-        let (span, q) = self.inst.start_query(
-            q.into(),
-            self.db.as_deref(),
-            &self.context(),
-            Some(&self.span.failure),
-        );
-        let result = self.inner.run(q).await;
+        let cx = self.context();
+        let inner = &mut self.inner;
+        let (span, result) = self
+            .inst
+            .send(
+                q.into(),
+                self.db.as_deref(),
+                || cx,
+                Some(&self.span.failure),
+                |q| inner.run(q),
+            )
+            .await;
         span.end_with_summary(&result);
         result
     }
@@ -151,13 +156,19 @@ impl TracedTxn {
 
     /// [`Txn::execute`], traced: the span lasts until the returned stream is finished.
     pub async fn execute(&mut self, q: impl Into<Query>) -> neo4rs::Result<TracedRowStream> {
-        let (span, q) = self.inst.start_query(
-            q.into(),
-            self.db.as_deref(),
-            &self.context(),
-            Some(&self.span.failure),
-        );
-        match self.inner.execute(q).await {
+        let cx = self.context();
+        let inner = &mut self.inner;
+        let (span, result) = self
+            .inst
+            .send(
+                q.into(),
+                self.db.as_deref(),
+                || cx,
+                Some(&self.span.failure),
+                |q| inner.execute(q),
+            )
+            .await;
+        match result {
             Ok(stream) => Ok(TracedRowStream::new(stream, span)),
             Err(e) => {
                 span.fail(&e);
