@@ -19,6 +19,10 @@ use serde::Serialize;
 
 use crate::consumer::PartitionKey;
 use crate::settle::Settle;
+use telemetry::attribute::{
+    MESSAGING_CONSUMER_GROUP_NAME, MESSAGING_DESTINATION_NAME, MESSAGING_DESTINATION_PARTITION_ID,
+    MESSAGING_SYSTEM,
+};
 
 /// One assigned partition and how far behind the group is on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -171,13 +175,13 @@ impl GroupView {
                     observer.observe(
                         lag,
                         &[
-                            KeyValue::new("messaging.system", "kafka"),
-                            KeyValue::new("messaging.destination.name", partition.topic),
+                            KeyValue::new(MESSAGING_SYSTEM, "kafka"),
+                            KeyValue::new(MESSAGING_DESTINATION_NAME, partition.topic),
                             KeyValue::new(
-                                "messaging.destination.partition.id",
+                                MESSAGING_DESTINATION_PARTITION_ID,
                                 partition.partition.to_string(),
                             ),
-                            KeyValue::new("messaging.consumer.group.name", group.clone()),
+                            KeyValue::new(MESSAGING_CONSUMER_GROUP_NAME, group.clone()),
                         ],
                     );
                 }

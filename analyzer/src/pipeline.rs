@@ -29,6 +29,7 @@ use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Message, OwnedMessage};
+use telemetry::attribute::ERROR_TYPE;
 use telemetry::kafka::{ConsumeScope, OutgoingRecord, SendError, TracedProducer};
 use tokio::sync::watch;
 
@@ -581,7 +582,7 @@ impl Pipeline {
 
 fn fail_span(cx: &Context, failure: &Failure) {
     let span = cx.span();
-    span.set_attribute(KeyValue::new("error.type", failure.error_type.clone()));
+    span.set_attribute(KeyValue::new(ERROR_TYPE, failure.error_type.clone()));
     span.set_attribute(KeyValue::new("analyzer.retryable", !failure.permanent));
     span.set_status(Status::error(failure.message.clone()));
 }

@@ -37,6 +37,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::Producer;
 use rdkafka::{Message, Offset};
+use telemetry::attribute::ERROR_TYPE;
 use telemetry::kafka::{OutgoingRecord, SettleScope, Settlement, TracedProducer};
 use tokio::sync::Notify;
 
@@ -510,7 +511,7 @@ fn abort_span(parent: &SpanContext, cause: &str) {
     let span = tracer
         .span_builder("transaction aborted")
         .with_kind(SpanKind::Internal)
-        .with_attributes([KeyValue::new("error.type", cause.to_owned())])
+        .with_attributes([KeyValue::new(ERROR_TYPE, cause.to_owned())])
         .start_with_context(&tracer, &parent);
     let cx = Context::new().with_span(span);
     cx.span().set_status(Status::error(cause.to_owned()));

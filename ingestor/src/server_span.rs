@@ -19,6 +19,11 @@ use axum::response::Response;
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{FutureExt, Link, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
+use telemetry::attribute::{
+    CLIENT_ADDRESS, ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE,
+    NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS, SERVER_PORT, TELEMETRY_PROPAGATION_PROBLEM, URL_PATH,
+    URL_SCHEME, USER_AGENT_ORIGINAL,
+};
 
 /// Why a request was refused, put on the response by the handler so the span can say why
 /// without parsing bodies. Only names the service chose: a code and a schema field, never
@@ -52,19 +57,19 @@ pub(crate) async fn trace_request(
 
     let mut attributes = Vec::with_capacity(10);
     attributes.push(KeyValue::new(
-        "http.request.method",
+        HTTP_REQUEST_METHOD,
         method_name(request.method()),
     ));
-    attributes.push(KeyValue::new("http.route", traced.route));
+    attributes.push(KeyValue::new(HTTP_ROUTE, traced.route));
     let path = request.uri().path();
     attributes.push(if path == traced.route {
-        KeyValue::new("url.path", traced.route)
+        KeyValue::new(URL_PATH, traced.route)
     } else {
-        KeyValue::new("url.path", path.to_owned())
+        KeyValue::new(URL_PATH, path.to_owned())
     });
-    attributes.push(KeyValue::new("url.scheme", "http"));
+    attributes.push(KeyValue::new(URL_SCHEME, "http"));
     attributes.push(KeyValue::new(
-        "network.protocol.version",
+        NETWORK_PROTOCOL_VERSION,
         protocol_version(request.version()),
     ));
     if let Some((host, port)) = request
@@ -73,23 +78,23 @@ pub(crate) async fn trace_request(
         .and_then(|h| h.to_str().ok())
         .and_then(split_host)
     {
-        attributes.push(KeyValue::new("server.address", host.to_owned()));
+        attributes.push(KeyValue::new(SERVER_ADDRESS, host.to_owned()));
         if let Some(port) = port {
-            attributes.push(KeyValue::new("server.port", i64::from(port)));
+            attributes.push(KeyValue::new(SERVER_PORT, i64::from(port)));
         }
     }
     if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        attributes.push(KeyValue::new("client.address", peer.ip().to_string()));
+        attributes.push(KeyValue::new(CLIENT_ADDRESS, peer.ip().to_string()));
     }
     if let Some(agent) = request
         .headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
     {
-        attributes.push(KeyValue::new("user_agent.original", agent.to_owned()));
+        attributes.push(KeyValue::new(USER_AGENT_ORIGINAL, agent.to_owned()));
     }
     if let Some(problem) = extracted.problem {
-        attributes.push(KeyValue::new("telemetry.propagation.problem", problem));
+        attributes.push(KeyValue::new(TELEMETRY_PROPAGATION_PROBLEM, problem));
     }
 
     let tracer = traced.tracer.as_ref();
@@ -134,7 +139,7 @@ fn end_span(cx: &Context, response: &Response) {
     let span = cx.span();
     let status = response.status();
     span.set_attribute(KeyValue::new(
-        "http.response.status_code",
+        HTTP_RESPONSE_STATUS_CODE,
         i64::from(status.as_u16()),
     ));
     if let Some(refusal) = response.extensions().get::<Refusal>() {
@@ -145,7 +150,7 @@ fn end_span(cx: &Context, response: &Response) {
     }
     // For a server, 4xx is the client's mistake and leaves the span unset; 5xx is ours.
     if status.is_server_error() {
-        span.set_attribute(KeyValue::new("error.type", status.as_str().to_owned()));
+        span.set_attribute(KeyValue::new(ERROR_TYPE, status.as_str().to_owned()));
         span.set_status(Status::error(
             status.canonical_reason().unwrap_or("server error"),
         ));

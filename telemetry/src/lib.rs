@@ -71,6 +71,7 @@
 )]
 #![cfg_attr(not(feature = "kafka"), doc = "[`kafka`]: crate#features")]
 
+pub mod attribute;
 pub mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
@@ -116,6 +117,15 @@ pub enum Error {
 
 /// This crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether `span`, started as a child of `parent`, comes from a tracer provider that does
+/// something. The no-op provider's span only carries its parent's span context (or none), while
+/// a real provider gives every span an id of its own, recorded or not (a span its sampler drops
+/// still propagates). Instrumentation that looks up the global providers lazily uses it to tell
+/// when the application has installed its own.
+pub fn from_a_real_provider(span: &impl opentelemetry::trace::Span, parent: &Context) -> bool {
+    span.is_recording() || span.span_context().span_id() != parent.span().span_context().span_id()
+}
 
 /// The context to parent new spans on and to inject into outgoing headers: the innermost
 /// active context that holds a valid span.

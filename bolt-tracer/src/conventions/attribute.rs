@@ -30,16 +30,13 @@ pub const DB_RESPONSE_RETURNED_ROWS: &str = "db.response.returned_rows";
 pub const DB_RESPONSE_STATUS_CODE: &str = "db.response.status_code";
 /// `resource.name`: the normalised text again, which Datadog shows as the span's resource.
 pub const RESOURCE_NAME: &str = "resource.name";
-/// `error.type`: what failed; a Neo4j status code for a server failure.
-pub const ERROR_TYPE: &str = "error.type";
-/// `server.address`: the database server's host.
-pub const SERVER_ADDRESS: &str = "server.address";
-/// `server.port`: the database server's port.
-pub const SERVER_PORT: &str = "server.port";
 /// `network.protocol.name`: always [`PROTOCOL_NAME`](super::PROTOCOL_NAME).
 pub const NETWORK_PROTOCOL_NAME: &str = "network.protocol.name";
-/// `network.protocol.version`: the Bolt version the client speaks, where known (`5.8`).
-pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
+/// The general names, defined once in `telemetry` (published as `hop-telemetry`) with the
+/// workspace's other non-database ones: `error.type` (what failed; a Neo4j status code for a
+/// server failure), `server.address` and `server.port` (the database server's),
+/// `network.protocol.version` (the Bolt version the client speaks, where known: `5.8`).
+pub use telemetry::attribute::{ERROR_TYPE, NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS, SERVER_PORT};
 /// `neo4j.server.t_first_ms`: the server's time to the first record.
 pub const NEO4J_SERVER_T_FIRST_MS: &str = "neo4j.server.t_first_ms";
 /// `neo4j.server.t_last_ms`: the server's time from the first record to the last.

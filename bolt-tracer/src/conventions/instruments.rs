@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use opentelemetry::global::{self, BoxedSpan, BoxedTracer};
 use opentelemetry::metrics::Meter;
-use opentelemetry::trace::{Span as _, SpanBuilder, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{SpanBuilder, Tracer as _};
 use opentelemetry::{Context, InstrumentationScope};
 
 use super::metric::QueryMetrics;
@@ -70,7 +70,7 @@ impl Instruments {
         }
         let tracer = global::tracer_with_scope(self.scope.clone());
         let span = tracer.build_with_context(builder, parent);
-        if from_a_real_provider(&span, parent) {
+        if telemetry::from_a_real_provider(&span, parent) {
             let metrics = (!self.meter_given)
                 .then(|| QueryMetrics::new(&global::meter_with_scope(self.scope.clone())));
             // Another thread may have settled first: its tracer and ours are equivalent.
@@ -88,17 +88,12 @@ impl Instruments {
     }
 }
 
-/// Whether `span` comes from a provider that does something. The no-op provider's span only
-/// carries its parent's span context (or none), while a real provider gives every span an id of
-/// its own, recorded or not (a span its sampler drops still propagates).
-fn from_a_real_provider(span: &BoxedSpan, parent: &Context) -> bool {
-    span.is_recording() || span.span_context().span_id() != parent.span().span_context().span_id()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+    };
 
     fn scope() -> InstrumentationScope {
         InstrumentationScope::builder("test").build()
@@ -119,7 +114,7 @@ mod tests {
             Context::new().with_remote_span_context(remote),
         ] {
             let span = instruments.start(SpanBuilder::from_name("q"), &parent);
-            assert!(!from_a_real_provider(&span, &parent));
+            assert!(!telemetry::from_a_real_provider(&span, &parent));
         }
         assert!(instruments.settled.get().is_none());
     }

@@ -14,13 +14,15 @@ use opentelemetry::trace::{SpanBuilder, SpanContext, SpanKind, Status, TraceCont
 use opentelemetry::{Context, ContextGuard, KeyValue};
 use rdkafka::message::Message;
 
-use super::MESSAGE_KEY;
 use super::extract_headers_with;
 use super::instruments::{self, Measurement};
+use crate::attribute::{
+    ERROR_TYPE, MESSAGING_CONSUMER_GROUP_NAME, MESSAGING_DESTINATION_NAME,
+    MESSAGING_DESTINATION_PARTITION_ID, MESSAGING_KAFKA_MESSAGE_KEY, MESSAGING_KAFKA_OFFSET,
+    MESSAGING_KAFKA_QUEUE_TIME_MS, MESSAGING_MESSAGE_BODY_SIZE, MESSAGING_OPERATION_NAME,
+    MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM,
+};
 use crate::propagation::{Propagator, propagator};
-
-/// Attribute: milliseconds between the record's broker timestamp and the start of processing.
-pub const QUEUE_TIME_ATTRIBUTE: &str = "messaging.kafka.queue_time_ms";
 
 /// A CONSUMER span `process {topic}` for exactly one message.
 ///
@@ -47,11 +49,11 @@ impl ConsumeScope {
         Self::start_with(&propagator(), message, group)
     }
 
-    /// Records `message`'s key (when it is UTF-8) on the span as [`MESSAGE_KEY`]. Keys are not
-    /// recorded otherwise: only for keys that carry no value a trace must not show.
+    /// Records `message`'s key (when it is UTF-8) on the span as `messaging.kafka.message.key`.
+    /// Keys are not recorded otherwise: only for keys that carry no value a trace must not show.
     pub fn record_key<M: Message>(&self, message: &M) {
         if let Some(key) = message.key().and_then(|key| std::str::from_utf8(key).ok()) {
-            self.set_attribute(KeyValue::new(MESSAGE_KEY, key.to_owned()));
+            self.set_attribute(KeyValue::new(MESSAGING_KAFKA_MESSAGE_KEY, key.to_owned()));
         }
     }
 
@@ -61,23 +63,23 @@ impl ConsumeScope {
         let extracted = extract_headers_with(propagator, message.headers());
         let topic = message.topic();
         // Shared, not copied, by the span and the measurements.
-        let destination = KeyValue::new("messaging.destination.name", Arc::<str>::from(topic));
+        let destination = KeyValue::new(MESSAGING_DESTINATION_NAME, Arc::<str>::from(topic));
         let partition_id = KeyValue::new(
-            "messaging.destination.partition.id",
+            MESSAGING_DESTINATION_PARTITION_ID,
             Arc::<str>::from(message.partition().to_string()),
         );
-        let group = KeyValue::new("messaging.consumer.group.name", Arc::<str>::from(group));
+        let group = KeyValue::new(MESSAGING_CONSUMER_GROUP_NAME, Arc::<str>::from(group));
         let mut attributes = Vec::with_capacity(12);
         attributes.extend([
-            KeyValue::new("messaging.system", "kafka"),
+            KeyValue::new(MESSAGING_SYSTEM, "kafka"),
             destination.clone(),
-            KeyValue::new("messaging.operation.type", "process"),
-            KeyValue::new("messaging.operation.name", "process"),
+            KeyValue::new(MESSAGING_OPERATION_TYPE, "process"),
+            KeyValue::new(MESSAGING_OPERATION_NAME, "process"),
             partition_id.clone(),
-            KeyValue::new("messaging.kafka.offset", message.offset()),
+            KeyValue::new(MESSAGING_KAFKA_OFFSET, message.offset()),
             group.clone(),
             KeyValue::new(
-                "messaging.message.body.size",
+                MESSAGING_MESSAGE_BODY_SIZE,
                 message.payload().map_or(0, <[u8]>::len) as i64,
             ),
         ]);
@@ -87,7 +89,7 @@ impl ConsumeScope {
                 .map_or(0, |elapsed| elapsed.as_millis() as i64);
             // Clocks of producer, broker and consumer differ a little: never report < 0.
             attributes.push(KeyValue::new(
-                QUEUE_TIME_ATTRIBUTE,
+                MESSAGING_KAFKA_QUEUE_TIME_MS,
                 now.saturating_sub(queued_at).max(0),
             ));
         }
@@ -101,16 +103,16 @@ impl ConsumeScope {
         let process = metrics.map(|metrics| {
             let mut attributes = Vec::with_capacity(6);
             attributes.extend([
-                KeyValue::new("messaging.system", "kafka"),
+                KeyValue::new(MESSAGING_SYSTEM, "kafka"),
                 destination,
                 partition_id,
                 group,
                 // Kafka's consumer delivers records by polling: the conventions' `poll`.
-                KeyValue::new("messaging.operation.name", "poll"),
+                KeyValue::new(MESSAGING_OPERATION_NAME, "poll"),
             ]);
             metrics.consumed_messages.add(1, &attributes);
             if let Some(last) = attributes.last_mut() {
-                *last = KeyValue::new("messaging.operation.name", "process");
+                *last = KeyValue::new(MESSAGING_OPERATION_NAME, "process");
             }
             Measurement::new(&metrics.process_duration, started, attributes)
         });
@@ -168,7 +170,7 @@ impl ConsumeScope {
         self.ended = true;
         let span = self.cx.span();
         if let Some(error_type) = error_type {
-            span.set_attribute(KeyValue::new("error.type", error_type.to_owned()));
+            span.set_attribute(KeyValue::new(ERROR_TYPE, error_type.to_owned()));
             span.set_status(Status::error(error_type.to_owned()));
         }
         span.end();

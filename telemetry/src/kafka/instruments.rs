@@ -22,10 +22,11 @@ use std::time::Instant;
 
 use opentelemetry::global::{self, BoxedSpan, BoxedTracer};
 use opentelemetry::metrics::{Counter, Histogram, Meter};
-use opentelemetry::trace::{Span as _, SpanBuilder, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{SpanBuilder, Tracer as _};
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 
 use crate::INSTRUMENTATION_SCOPE;
+use crate::attribute::ERROR_TYPE;
 
 /// `messaging.client.operation.duration`: a send (enqueue to delivery report) or a settlement.
 pub(crate) const CLIENT_OPERATION_DURATION: &str = "messaging.client.operation.duration";
@@ -110,20 +111,13 @@ pub(crate) fn start_span(
     let span = tracer().build_with_context(builder, parent);
     let metrics = match METRICS.get() {
         Some(metrics) => Some(metrics),
-        None if from_a_real_provider(&span, parent) => Some(
+        None if crate::from_a_real_provider(&span, parent) => Some(
             // Another thread may be first: its instruments and ours would be the same ones.
             METRICS.get_or_init(|| MessagingMetrics::new(&global::meter_with_scope(scope()))),
         ),
         None => None,
     };
     (span, metrics)
-}
-
-/// Whether `span` comes from a provider that does something. The no-op provider's span only
-/// carries its parent's span context (or none), while a real provider gives every span an id of
-/// its own, recorded or not (a span its sampler drops still propagates).
-fn from_a_real_provider(span: &BoxedSpan, parent: &Context) -> bool {
-    span.is_recording() || span.span_context().span_id() != parent.span().span_context().span_id()
 }
 
 /// A duration measured from an operation's start, recorded once when it ends.
@@ -160,7 +154,7 @@ impl Measurement {
     pub(crate) fn record(mut self, error_type: Option<&str>) {
         if let Some(error_type) = error_type {
             self.attributes
-                .push(KeyValue::new("error.type", error_type.to_owned()));
+                .push(KeyValue::new(ERROR_TYPE, error_type.to_owned()));
         }
         self.histogram
             .record(self.started.elapsed().as_secs_f64(), &self.attributes);
@@ -170,7 +164,9 @@ impl Measurement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+    };
 
     #[test]
     fn the_noop_provider_is_not_taken_for_a_real_one() {
@@ -187,7 +183,7 @@ mod tests {
             Context::new().with_remote_span_context(remote),
         ] {
             let (span, metrics) = start_span(SpanBuilder::from_name("op"), &parent);
-            assert!(!from_a_real_provider(&span, &parent));
+            assert!(!crate::from_a_real_provider(&span, &parent));
             assert!(metrics.is_none());
         }
         assert!(METRICS.get().is_none());

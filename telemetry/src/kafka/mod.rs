@@ -47,11 +47,8 @@ use rdkafka::message::{Header, Headers, OwnedHeaders};
 
 use crate::propagation::{Extracted, Propagator, is_trace_header, propagator};
 
-pub use consumer::{ConsumeScope, QUEUE_TIME_ATTRIBUTE};
+pub use consumer::ConsumeScope;
 
-/// `messaging.kafka.message.key`: a record's key, on its spans only where the caller opts in
-/// ([`OutgoingRecord::with_key_on_span`], [`ConsumeScope::record_key`]).
-pub const MESSAGE_KEY: &str = "messaging.kafka.message.key";
 pub use producer::{Delivery, OutgoingRecord, PendingDelivery, SendError, TracedProducer};
 pub use settle::{SettleScope, Settlement};
 

@@ -23,9 +23,14 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::producer::future_producer::{DeliveryFuture, FutureRecord, OwnedDeliveryResult};
 use rdkafka::util::{AsyncRuntime, DefaultRuntime, Timeout};
 
-use super::MESSAGE_KEY;
 use super::instruments::{self, MessagingMetrics};
 use super::{error_type, inject_headers};
+use crate::attribute::{
+    ERROR_TYPE, MESSAGING_DESTINATION_NAME, MESSAGING_DESTINATION_PARTITION_ID,
+    MESSAGING_KAFKA_MESSAGE_KEY, MESSAGING_KAFKA_OFFSET, MESSAGING_MESSAGE_BODY_SIZE,
+    MESSAGING_OPERATION_NAME, MESSAGING_OPERATION_TYPE, MESSAGING_SYSTEM, SERVER_ADDRESS,
+    SERVER_PORT,
+};
 
 /// How long `send` waits before trying a full queue again (as `FutureProducer::send`).
 const QUEUE_FULL_RETRY: Duration = Duration::from_millis(100);
@@ -43,7 +48,7 @@ pub struct OutgoingRecord<'a> {
     pub payload: &'a [u8],
     /// Headers to send; trace headers among them are replaced by the send span's.
     pub headers: Option<OwnedHeaders>,
-    /// Whether the key (when it is UTF-8) goes on the span as [`MESSAGE_KEY`].
+    /// Whether the key (when it is UTF-8) goes on the span as `messaging.kafka.message.key`.
     pub key_on_span: bool,
 }
 
@@ -59,8 +64,8 @@ impl<'a> OutgoingRecord<'a> {
         }
     }
 
-    /// Records the key on the send span as [`MESSAGE_KEY`]: only for keys that carry no value a
-    /// trace must not show.
+    /// Records the key on the send span as `messaging.kafka.message.key`: only for keys that
+    /// carry no value a trace must not show.
     pub fn with_key_on_span(mut self) -> Self {
         self.key_on_span = true;
         self
@@ -195,9 +200,9 @@ impl<C: ClientContext + 'static, R: AsyncRuntime> TracedProducer<C, R> {
         if !host.is_empty() {
             // Shared, not copied, by every record's span and measurements.
             self.server
-                .push(KeyValue::new("server.address", Arc::<str>::from(host)));
+                .push(KeyValue::new(SERVER_ADDRESS, Arc::<str>::from(host)));
             self.server
-                .extend(port.map(|port| KeyValue::new("server.port", port)));
+                .extend(port.map(|port| KeyValue::new(SERVER_PORT, port)));
         }
         self
     }
@@ -279,18 +284,18 @@ impl<C: ClientContext + 'static, R: AsyncRuntime> TracedProducer<C, R> {
         let topic = Arc::<str>::from(record.topic);
         let mut attributes = Vec::with_capacity(9);
         attributes.extend([
-            KeyValue::new("messaging.system", "kafka"),
-            KeyValue::new("messaging.destination.name", topic.clone()),
-            KeyValue::new("messaging.operation.type", "send"),
-            KeyValue::new("messaging.operation.name", "send"),
-            KeyValue::new("messaging.message.body.size", record.payload.len() as i64),
+            KeyValue::new(MESSAGING_SYSTEM, "kafka"),
+            KeyValue::new(MESSAGING_DESTINATION_NAME, topic.clone()),
+            KeyValue::new(MESSAGING_OPERATION_TYPE, "send"),
+            KeyValue::new(MESSAGING_OPERATION_NAME, "send"),
+            KeyValue::new(MESSAGING_MESSAGE_BODY_SIZE, record.payload.len() as i64),
         ]);
         if let Some(key) = record
             .key
             .filter(|_| record.key_on_span)
             .and_then(|key| std::str::from_utf8(key).ok())
         {
-            attributes.push(KeyValue::new(MESSAGE_KEY, key.to_owned()));
+            attributes.push(KeyValue::new(MESSAGING_KAFKA_MESSAGE_KEY, key.to_owned()));
         }
         attributes.extend(self.server.iter().cloned());
         let builder = SpanBuilder::from_name(format!("send {}", record.topic))
@@ -300,9 +305,9 @@ impl<C: ClientContext + 'static, R: AsyncRuntime> TracedProducer<C, R> {
         let measured = metrics.map(|metrics| {
             let mut attributes = Vec::with_capacity(8);
             attributes.extend([
-                KeyValue::new("messaging.system", "kafka"),
-                KeyValue::new("messaging.operation.name", "send"),
-                KeyValue::new("messaging.destination.name", topic.clone()),
+                KeyValue::new(MESSAGING_SYSTEM, "kafka"),
+                KeyValue::new(MESSAGING_OPERATION_NAME, "send"),
+                KeyValue::new(MESSAGING_DESTINATION_NAME, topic.clone()),
             ]);
             attributes.extend(self.server.iter().cloned());
             (metrics, attributes)
@@ -472,7 +477,7 @@ impl SendSpan {
         self.ended = true;
         let partition_id = partition.map(|(partition, _)| {
             KeyValue::new(
-                "messaging.destination.partition.id",
+                MESSAGING_DESTINATION_PARTITION_ID,
                 Arc::<str>::from(partition.to_string()),
             )
         });
@@ -481,10 +486,10 @@ impl SendSpan {
             span.set_attribute(partition_id.clone());
         }
         if let Some(offset) = partition.and_then(|(_, offset)| offset) {
-            span.set_attribute(KeyValue::new("messaging.kafka.offset", offset));
+            span.set_attribute(KeyValue::new(MESSAGING_KAFKA_OFFSET, offset));
         }
         if let Some(error_type) = error_type {
-            span.set_attribute(KeyValue::new("error.type", error_type.to_owned()));
+            span.set_attribute(KeyValue::new(ERROR_TYPE, error_type.to_owned()));
             span.set_status(Status::error(error_type.to_owned()));
         }
         span.end();
@@ -492,13 +497,13 @@ impl SendSpan {
         if let Some((metrics, mut attributes)) = self.measured.take() {
             attributes.extend(partition_id);
             if let Some(error_type) = error_type {
-                attributes.push(KeyValue::new("error.type", error_type.to_owned()));
+                attributes.push(KeyValue::new(ERROR_TYPE, error_type.to_owned()));
             }
             // The conventions key the counter without the operation type.
             if self.queued {
                 metrics.sent_messages.add(1, &attributes);
             }
-            attributes.push(KeyValue::new("messaging.operation.type", "send"));
+            attributes.push(KeyValue::new(MESSAGING_OPERATION_TYPE, "send"));
             metrics
                 .operation_duration
                 .record(self.started.elapsed().as_secs_f64(), &attributes);

@@ -10,6 +10,11 @@ use opentelemetry::trace::{Link, Span as _, SpanBuilder, SpanContext, SpanKind, 
 use opentelemetry::{Context, KeyValue};
 
 use super::instruments::{self, Measurement};
+use crate::attribute::{
+    ERROR_TYPE, MESSAGING_BATCH_MESSAGE_COUNT, MESSAGING_CONSUMER_GROUP_NAME,
+    MESSAGING_DESTINATION_NAME, MESSAGING_OPERATION_NAME, MESSAGING_OPERATION_TYPE,
+    MESSAGING_SYSTEM,
+};
 
 /// How a Kafka transaction is settled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -102,19 +107,19 @@ impl SettleScope {
 
         let mut attributes = Vec::with_capacity(6);
         attributes.extend([
-            KeyValue::new("messaging.system", "kafka"),
-            KeyValue::new("messaging.operation.type", "settle"),
-            KeyValue::new("messaging.operation.name", operation),
-            KeyValue::new("messaging.consumer.group.name", Arc::<str>::from(group)),
+            KeyValue::new(MESSAGING_SYSTEM, "kafka"),
+            KeyValue::new(MESSAGING_OPERATION_TYPE, "settle"),
+            KeyValue::new(MESSAGING_OPERATION_NAME, operation),
+            KeyValue::new(MESSAGING_CONSUMER_GROUP_NAME, Arc::<str>::from(group)),
         ]);
         if let Some(topic) = topic {
             attributes.push(KeyValue::new(
-                "messaging.destination.name",
+                MESSAGING_DESTINATION_NAME,
                 Arc::<str>::from(topic),
             ));
         }
         let mut span_attributes = attributes.clone();
-        span_attributes.push(KeyValue::new("messaging.batch.message_count", count));
+        span_attributes.push(KeyValue::new(MESSAGING_BATCH_MESSAGE_COUNT, count));
         let name = match topic {
             Some(topic) => format!("{operation} {topic}"),
             None => operation.to_owned(),
@@ -156,7 +161,7 @@ impl SettleScope {
         self.ended = true;
         if let Some(error_type) = error_type {
             self.span
-                .set_attribute(KeyValue::new("error.type", error_type.to_owned()));
+                .set_attribute(KeyValue::new(ERROR_TYPE, error_type.to_owned()));
             self.span.set_status(Status::error(error_type.to_owned()));
         }
         self.span.end();

@@ -29,15 +29,11 @@ use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{Link, SpanContext, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
+use crate::attribute::{DD_PARENT_ID, TELEMETRY_PROPAGATION_PROBLEM};
 use baggage::BAGGAGE;
 pub use baggage::BaggagePropagator;
 pub use datadog::DatadogPropagator;
 use datadog::DdState;
-
-/// Attribute naming why incoming trace headers were (partly) unusable.
-pub const PROBLEM_ATTRIBUTE: &str = "telemetry.propagation.problem";
-/// Attribute holding the last Datadog parent when the W3C parent won (dd-trace's name).
-pub const DD_PARENT_ID_ATTRIBUTE: &str = "_dd.parent_id";
 
 /// The `OTEL_PROPAGATORS` default.
 pub const DEFAULT_PROPAGATORS: &str = "tracecontext,baggage,datadog";
@@ -221,18 +217,21 @@ impl Extracted {
             .collect()
     }
 
-    /// Attributes the span continuing this context should carry: [`PROBLEM_ATTRIBUTE`] and
-    /// [`DD_PARENT_ID_ATTRIBUTE`] when they apply.
+    /// Attributes the span continuing this context should carry:
+    /// [`TELEMETRY_PROPAGATION_PROBLEM`] and [`DD_PARENT_ID`] when they apply.
     pub fn attributes(&self) -> Vec<KeyValue> {
         let mut attributes = Vec::new();
         if let Some(problem) = &self.problem {
-            attributes.push(KeyValue::new(PROBLEM_ATTRIBUTE, problem.clone()));
+            attributes.push(KeyValue::new(
+                TELEMETRY_PROPAGATION_PROBLEM,
+                problem.clone(),
+            ));
         }
         if self.has_parent()
             && let Some(parent) =
                 DdState::from_trace_state(self.context.span().span_context().trace_state()).parent
         {
-            attributes.push(KeyValue::new(DD_PARENT_ID_ATTRIBUTE, parent));
+            attributes.push(KeyValue::new(DD_PARENT_ID, parent));
         }
         attributes
     }

@@ -12,8 +12,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fixtures::testkit::{attr_value, unique};
+use hop_telemetry::attribute::MESSAGING_KAFKA_QUEUE_TIME_MS;
 use hop_telemetry::current_context;
-use hop_telemetry::kafka::{ConsumeScope, OutgoingRecord, QUEUE_TIME_ATTRIBUTE};
+use hop_telemetry::kafka::{ConsumeScope, OutgoingRecord};
 use opentelemetry::Value;
 use opentelemetry::context::FutureExt;
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt};
@@ -172,7 +173,7 @@ async fn producer_span_ends_at_the_ack_and_the_consumer_span_is_its_child() {
         Some(Value::I64(payload.len() as i64))
     );
     assert!(attr_value(&process, "telemetry.propagation.problem").is_none());
-    let Some(Value::I64(queue_ms)) = attr_value(&process, QUEUE_TIME_ATTRIBUTE) else {
+    let Some(Value::I64(queue_ms)) = attr_value(&process, MESSAGING_KAFKA_QUEUE_TIME_MS) else {
         panic!("no queue time");
     };
     let upper = started_after
