@@ -17,7 +17,7 @@ use rdkafka::TopicPartitionList;
 use rdkafka::statistics::Statistics;
 use serde::Serialize;
 
-use crate::consumer::PartitionKey;
+use crate::partition::PartitionKey;
 use crate::settle::Settle;
 use telemetry::attribute::{
     MESSAGING_CONSUMER_GROUP_NAME, MESSAGING_DESTINATION_NAME, MESSAGING_DESTINATION_PARTITION_ID,
@@ -162,7 +162,7 @@ impl GroupView {
     pub(crate) fn register_lag_gauge(self: &Arc<Self>, group: &str) -> ObservableGauge<i64> {
         let view: Weak<GroupView> = Arc::downgrade(self);
         let group = group.to_owned();
-        opentelemetry::global::meter(crate::pipeline::SCOPE)
+        opentelemetry::global::meter(crate::SCOPE)
             .i64_observable_gauge("messaging.kafka.consumer.lag")
             .with_unit("{message}")
             .with_description(

@@ -17,10 +17,12 @@
 
 mod config;
 mod consumer;
+mod counters;
 pub mod dlq;
 mod error;
 mod graph;
 mod group;
+mod partition;
 mod pipeline;
 mod rules;
 mod settle;
@@ -29,11 +31,17 @@ mod transaction;
 mod verdict;
 
 pub use config::{Config, Delivery, KafkaSettings, Neo4jSettings, RetryPolicy};
-pub use consumer::{Analyzer, HIGH_WATER, LOW_WATER, shutdown_signal};
+pub use consumer::{Analyzer, shutdown_signal};
+pub use counters::{Counters, Counts};
 pub use error::{Error, Result};
 pub use graph::{FraudGraph, Prepared, Recorded};
 pub use group::PartitionLag;
+pub use partition::{HIGH_WATER, LOW_WATER};
 pub use rules::Rule;
-pub use stats::{Counters, Counts, StatsReport};
+pub use stats::StatsReport;
 pub use transaction::{Amount, Field, Invalid, PayloadReader, Transaction};
 pub use verdict::Verdict;
+
+/// The instrumentation scope of the spans and metrics the analyzer makes itself (attempts,
+/// transaction aborts, partition lag).
+pub(crate) const SCOPE: &str = "analyzer";

@@ -34,16 +34,13 @@ use telemetry::kafka::{ConsumeScope, OutgoingRecord, SendError, TracedProducer};
 use tokio::sync::watch;
 
 use crate::config::RetryPolicy;
-use crate::consumer::PartitionQueue;
+use crate::counters::Counters;
 use crate::dlq::{self, DeadLetter};
 use crate::graph::{FraudGraph, Recorded};
+use crate::partition::PartitionQueue;
 use crate::settle::{Claim, Refused, Settle};
-use crate::stats::Counters;
 use crate::transaction::{PayloadReader, Transaction};
 use crate::verdict::Verdict;
-
-/// The instrumentation scope of the spans the analyzer starts itself (attempts).
-pub(crate) const SCOPE: &str = "analyzer";
 
 /// A shutdown request, shared by the run loop and the workers.
 #[derive(Debug, Clone)]

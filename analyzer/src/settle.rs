@@ -41,8 +41,8 @@ use telemetry::attribute::ERROR_TYPE;
 use telemetry::kafka::{OutgoingRecord, SettleScope, Settlement, TracedProducer};
 use tokio::sync::Notify;
 
-use crate::consumer::{PartitionKey, PartitionQueue, Partitions};
-use crate::stats::Counters;
+use crate::counters::Counters;
+use crate::partition::{PartitionKey, PartitionQueue, Partitions};
 
 /// How many times an abort that timed out is called again before the producer is given up.
 const ABORT_TRIES: u32 = 6;
@@ -506,7 +506,7 @@ impl Settle {
 /// In a record's trace, under its CONSUMER span: its answer was produced in a transaction that
 /// aborted, so the record is processed again (a second CONSUMER span follows).
 fn abort_span(parent: &SpanContext, cause: &str) {
-    let tracer = opentelemetry::global::tracer(crate::pipeline::SCOPE);
+    let tracer = opentelemetry::global::tracer(crate::SCOPE);
     let parent = Context::new().with_remote_span_context(parent.clone());
     let span = tracer
         .span_builder("transaction aborted")

@@ -13,7 +13,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::State;
 use axum::routing::get;
@@ -23,66 +22,9 @@ use http_edge::EdgeLimits;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use crate::counters::{Counters, Counts};
 use crate::error::{Error, Result};
 use crate::group::{GroupView, PartitionLag};
-
-/// Message counters since start.
-#[derive(Debug, Default)]
-pub struct Counters {
-    verdicts: AtomicU64,
-    suspicious: AtomicU64,
-    dead_lettered: AtomicU64,
-    retries: AtomicU64,
-    interrupted: AtomicU64,
-}
-
-/// A snapshot of [`Counters`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct Counts {
-    /// Records whose verdict was published and acknowledged.
-    pub verdicts: u64,
-    /// Of those, verdicts with `suspicious = true`.
-    pub suspicious: u64,
-    /// Records sent to the DLQ and acknowledged there.
-    pub dead_lettered: u64,
-    /// Failed attempts that were retried.
-    pub retries: u64,
-    /// Records left unacknowledged by a shutdown (they will be delivered again).
-    pub interrupted: u64,
-}
-
-impl Counters {
-    pub(crate) fn verdict(&self, suspicious: bool) {
-        self.verdicts.fetch_add(1, Ordering::Relaxed);
-        if suspicious {
-            self.suspicious.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    pub(crate) fn dead_lettered(&self) {
-        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn retried(&self) {
-        self.retries.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn interrupted(&self) {
-        self.interrupted.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The current values.
-    pub fn snapshot(&self) -> Counts {
-        Counts {
-            verdicts: self.verdicts.load(Ordering::Relaxed),
-            suspicious: self.suspicious.load(Ordering::Relaxed),
-            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
-            retries: self.retries.load(Ordering::Relaxed),
-            interrupted: self.interrupted.load(Ordering::Relaxed),
-        }
-    }
-}
 
 /// The body of `GET /stats`.
 #[derive(Debug, Clone, Serialize)]

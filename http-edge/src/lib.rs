@@ -36,8 +36,10 @@
 
 mod connection;
 mod limits;
+mod phase;
 mod server;
 mod service;
+mod shared;
 mod stats;
 
 use std::future::Future;

@@ -18,7 +18,7 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use tokio::time::{Instant, Sleep};
 use tower_service::Service as _;
 
-use crate::connection::{Phase, after};
+use crate::phase::{Phase, after};
 use crate::stats::Event;
 
 /// The body of both `503`s: the shape of the ingestor's error bodies.

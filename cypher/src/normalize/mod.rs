@@ -23,6 +23,7 @@ mod collapse;
 mod frame;
 mod names;
 mod phrase;
+mod statement;
 mod step;
 mod walker;
 

@@ -8,42 +8,11 @@
 //! every word is read as the command's, and soft keywords are keywords.
 
 use super::frame::FrameKind;
+use super::statement::{Admin, Statement};
 use super::walker::{CYPHER_VERSION, LABEL_EXPR, Sig, Walker};
 use crate::keyword::{Flags, Kw};
 use crate::lexer::TokenKind;
 use crate::summary::Phrase;
-
-/// Where the statement is in an administration or schema command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-enum Admin {
-    /// Not in a command.
-    #[default]
-    Off,
-    /// The verb was read, the noun not yet.
-    Pending(&'static str),
-    /// In a command: its phrase is settled.
-    On,
-}
-
-/// What the keywords read so far say about the statement being read; reset at `;`.
-#[derive(Default)]
-pub(super) struct Statement {
-    admin: Admin,
-    /// Just after `ON CREATE` / `ON MATCH` of a MERGE: the `SET` is part of the MERGE.
-    on_action: bool,
-    /// After `CALL { } IN`: the words of `IN TRANSACTIONS OF ? ROWS ...` are keywords.
-    tx_options: bool,
-    /// `CALL proc.name` being read: (optional, start of the name, end so far).
-    pub(super) procedure: Option<(bool, usize, usize)>,
-}
-
-impl Statement {
-    /// Whether soft keywords ([`Flags::SOFT`]) are keywords here rather than names.
-    #[inline]
-    pub(super) fn soft_keywords(&self) -> bool {
-        self.admin != Admin::Off || self.tx_options
-    }
-}
 
 fn is_name(kind: TokenKind) -> bool {
     matches!(

@@ -8,7 +8,7 @@
 use super::Normalized;
 use super::frame::{Frame, FrameKind, Frames};
 use super::names::{Collector, Found};
-use super::phrase::Statement;
+use super::statement::Statement;
 use crate::fingerprint::Fingerprint;
 use crate::keyword::{Flags, Kw};
 use crate::lexer::{LexError, Raw, TokenKind, lex_at};
