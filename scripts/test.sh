@@ -17,11 +17,22 @@ cd "$root"
 # A one-shot run gains nothing from incremental compilation, which would add gigabytes to target/.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 started=$SECONDS
-bash scripts/tools.sh
+state="$(mktemp -d "${TMPDIR:-/tmp}/test-stacks.XXXXXX")"
+
+# The first build (the dev stack's binary) compiles while the tools download: the one is CPU, the
+# other mostly network. cargo-machete, the one tool that compiles, is installed where it is used.
+cargo build --locked -p fixtures --bin devstack >"$state/devstack-build.log" 2>&1 &
+devstack_build=$!
+bash scripts/tools.sh python
+bash scripts/tools.sh jvm
+bash scripts/tools.sh browser
+if ! wait "$devstack_build"; then
+  cat "$state/devstack-build.log" >&2
+  echo "test.sh: the devstack binary did not build" >&2
+  exit 1
+fi
 
 # The shared services. Each devstack exits when this script does, however it ends.
-cargo build --locked -p fixtures --bin devstack
-state="$(mktemp -d "${TMPDIR:-/tmp}/test-stacks.XXXXXX")"
 pids=()
 stop_stacks() {
   local pid
@@ -45,6 +56,7 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 # An unused dependency fails the run (cargo-machete exits non-zero on any finding; with cargo's
 # metadata it also checks dev-dependencies), and so does any rustdoc warning (a broken
 # intra-doc link, an unclosed HTML tag).
+bash scripts/tools.sh rust
 .tools/cargo/bin/cargo-machete --with-metadata
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
 
