@@ -18,11 +18,15 @@ cd "$root"
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 started=$SECONDS
 state="$(mktemp -d "${TMPDIR:-/tmp}/test-stacks.XXXXXX")"
+# Until the stacks' own clean-up takes over: stop the background builds if the run fails early.
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$state"' EXIT
 
-# The first build (the dev stack's binary) compiles while the tools download: the one is CPU, the
-# other mostly network. cargo-machete, the one tool that compiles, is installed where it is used.
+# The first build (the dev stack's binary) and cargo-machete's compile run while the other tools
+# download: the ones are CPU, the others mostly network.
 cargo build --locked -p fixtures --bin devstack >"$state/devstack-build.log" 2>&1 &
 devstack_build=$!
+bash scripts/tools.sh rust >"$state/machete-install.log" 2>&1 &
+machete_install=$!
 bash scripts/tools.sh python
 bash scripts/tools.sh jvm
 bash scripts/tools.sh browser
@@ -36,6 +40,7 @@ fi
 pids=()
 stop_stacks() {
   local pid
+  kill "$machete_install" 2>/dev/null || true
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$state"
@@ -56,7 +61,11 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 # An unused dependency fails the run (cargo-machete exits non-zero on any finding; with cargo's
 # metadata it also checks dev-dependencies), and so does any rustdoc warning (a broken
 # intra-doc link, an unclosed HTML tag).
-bash scripts/tools.sh rust
+if ! wait "$machete_install"; then
+  cat "$state/machete-install.log" >&2
+  echo "test.sh: cargo-machete did not install" >&2
+  exit 1
+fi
 .tools/cargo/bin/cargo-machete --with-metadata
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
 
