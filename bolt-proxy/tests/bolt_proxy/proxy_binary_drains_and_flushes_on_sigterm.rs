@@ -16,12 +16,15 @@ use tokio::time::timeout;
 async fn sigterm_drains_in_flight_queries_flushes_spans_and_exits_0() {
     let neo4j = neo4j();
     let collector = start_collector().await;
-    // Long batch delay: spans can only arrive through the flush at shutdown.
+    // Long batch delay: spans can only arrive through the flush at shutdown. The grace period
+    // is far longer than the in-flight query needs when the machine is idle (about 2 s of the
+    // debug builds streaming 300,000 rows): with 5 s, a loaded run once saw the proxy end that
+    // query at the grace period. The process still exits as soon as its last connection closes.
     let (mut child, addr) = spawn_proxy_binary_with_env(
         &neo4j.addr().to_string(),
         &collector,
         600_000,
-        &["--shutdown-grace", "5"],
+        &["--shutdown-grace", "30"],
         &[("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database/dup")],
     )
     .await;
@@ -63,11 +66,11 @@ async fn sigterm_drains_in_flight_queries_flushes_spans_and_exits_0() {
     .await;
     assert!(refused.is_ok(), "still accepting 5 s after SIGTERM");
 
-    // The connection closes once idle; the process exits 0 within the grace period.
+    // The connection closes once idle; the process exits 0 then, long before the grace period.
     drop(c);
     let status = timeout(Duration::from_secs(15), child.wait())
         .await
-        .expect("exits within the grace period")
+        .expect("exits once its last connection has closed")
         .unwrap();
     assert!(status.success(), "exit status {status:?}");
 
