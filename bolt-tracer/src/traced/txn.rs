@@ -1,10 +1,11 @@
+use std::future::Future;
 use std::sync::Arc;
 
 use neo4rs::{Query, RunResult, Txn};
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
-use super::instrument::{Instrumentation, TxnFailure, classify};
+use super::instrument::{Instrumentation, QuerySpan, TxnFailure, classify};
 use super::stream::TracedRowStream;
 use crate::conventions::TransactionOutcome;
 use crate::conventions::attribute::{
@@ -123,22 +124,37 @@ impl TracedTxn {
         self.span.cx.clone().unwrap_or_default()
     }
 
+    /// Sends `q` with `send` on the wrapped transaction under a query span, the child of the
+    /// transaction's. Queries inside a transaction carry no `tx_metadata` (the transaction's is
+    /// set when it starts, see `started`).
+    async fn send<'a, T, F>(
+        &'a mut self,
+        q: Query,
+        send: impl FnOnce(&'a mut Txn, Query) -> F,
+    ) -> (QuerySpan, neo4rs::Result<T>)
+    where
+        F: Future<Output = neo4rs::Result<T>>,
+    {
+        let cx = self.context();
+        let TracedTxn {
+            inner,
+            span,
+            inst,
+            db,
+        } = self;
+        inst.send(
+            q,
+            db.as_deref(),
+            || cx,
+            Some(&span.failure),
+            |q| send(inner, q),
+        )
+        .await
+    }
+
     /// [`Txn::run`], traced.
     pub async fn run(&mut self, q: impl Into<Query>) -> neo4rs::Result<RunResult> {
-        // Queries inside a transaction cannot carry `tx_metadata` (the transaction's is set
-        // when it starts, see `started`).
-        let cx = self.context();
-        let inner = &mut self.inner;
-        let (span, result) = self
-            .inst
-            .send(
-                q.into(),
-                self.db.as_deref(),
-                || cx,
-                Some(&self.span.failure),
-                |q| inner.run(q),
-            )
-            .await;
+        let (span, result) = self.send(q.into(), |inner, q| inner.run(q)).await;
         span.end_with_summary(&result);
         result
     }
@@ -156,18 +172,7 @@ impl TracedTxn {
 
     /// [`Txn::execute`], traced: the span lasts until the returned stream is finished.
     pub async fn execute(&mut self, q: impl Into<Query>) -> neo4rs::Result<TracedRowStream> {
-        let cx = self.context();
-        let inner = &mut self.inner;
-        let (span, result) = self
-            .inst
-            .send(
-                q.into(),
-                self.db.as_deref(),
-                || cx,
-                Some(&self.span.failure),
-                |q| inner.execute(q),
-            )
-            .await;
+        let (span, result) = self.send(q.into(), |inner, q| inner.execute(q)).await;
         match result {
             Ok(stream) => Ok(TracedRowStream::new(stream, span)),
             Err(e) => {
